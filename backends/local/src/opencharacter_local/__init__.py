@@ -1,0 +1,19 @@
+"""The ``local`` backend plugin: character training on one's own GPUs (or CPU for tiny models).
+
+This module is the cheap registration the entry point points at; it imports no framework.
+The implementation module named by :data:`SPEC`'s factory arrives with the local backend issue.
+"""
+
+from __future__ import annotations
+
+from opencharacter.registry import BackendSpec
+
+SPEC = BackendSpec(
+    name="local",
+    description="This machine: vLLM or transformers sampling, TRL DPO/SFT on a LoRA (peft).",
+    factory="opencharacter_local.backend:LocalBackend",
+    requires=("torch", "transformers", "peft", "trl", "datasets", "accelerate"),
+    install='pip install "opencharacter[local]"',
+)
+
+__all__ = ["SPEC"]

@@ -1,0 +1,5 @@
+"""Allow ``python -m opencharacter``."""
+
+from opencharacter.cli import main
+
+main()

@@ -1,0 +1,62 @@
+"""The ``opencharacter`` command line: thin commands over the public Python API.
+
+User errors (:class:`~opencharacter.errors.OpenCharacterError`) print one clear message and
+exit 1; Ctrl-C exits 130 once the command has saved its state; ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+
+from opencharacter.cli._backends import backends
+from opencharacter.cli._constitution import constitution
+from opencharacter.errors import OpenCharacterError
+from opencharacter.redact import RedactingFilter
+
+EXIT_USER_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+stderr = Console(stderr=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="opencharacter")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("-v", "--verbose", count=True, help="Log more (-v: info, -vv: debug).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
+    """Train the character of an AI assistant from a constitution."""
+    ctx.obj = {"debug": debug}
+    level = logging.WARNING - 10 * min(verbose, 2)
+    handler = RichHandler(console=stderr, show_path=debug, rich_tracebacks=debug)
+    handler.addFilter(RedactingFilter())
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
+
+
+cli.add_command(backends)
+cli.add_command(constitution)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line and exit with its status (the ``opencharacter`` script)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = cli.main(args=args, prog_name="opencharacter", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except (KeyboardInterrupt, click.Abort):
+        stderr.print("[yellow]Interrupted; state saved.[/yellow]")
+        code = EXIT_INTERRUPTED
+    except OpenCharacterError as exc:
+        if "--debug" in args:
+            raise
+        stderr.print(f"[bold red]error:[/bold red] {exc}", highlight=False, markup=True)
+        code = EXIT_USER_ERROR
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,263 @@
+"""Find, check and load backends, registered through the ``opencharacter.backends`` entry points.
+
+Registration is separate from importing. An entry point resolves to a cheap
+:class:`BackendSpec` (a name, the modules it needs, the exact install command, and the dotted
+path of its factory); the heavy backend module is imported only by :meth:`BackendSpec.load`.
+So ``opencharacter backends`` lists every installed backend, with what each one lacks, without
+importing torch or an SDK, and one broken plugin cannot break the others.
+
+A third-party backend registers the same way the built-in ones do::
+
+    [project.entry-points."opencharacter.backends"]
+    mybackend = "my_package.plugin:SPEC"
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import types
+import typing
+import warnings
+from collections.abc import Callable, Mapping
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+import attrs
+
+from opencharacter.errors import (
+    ConfigError,
+    MissingDependencyError,
+    PluginError,
+    UnknownBackendError,
+)
+from opencharacter.protocols import Backend, Readiness
+
+ENTRY_POINT_GROUP = "opencharacter.backends"
+DEFAULT_BACKEND = "tinker"
+
+
+@attrs.frozen(kw_only=True)
+class BackendSpec:
+    """What the registry knows about a backend before importing it.
+
+    Attributes:
+        name: the registry name users type (``--backend NAME``).
+        description: one line for ``opencharacter backends``.
+        factory: ``"module:callable"`` returning a :class:`~opencharacter.protocols.Backend`
+            from keyword options. An attrs class is ideal: string options from the command line
+            are converted to its field types.
+        requires: import names of the packages the factory needs (``"torch"``, ``"tinker"``).
+        install: the exact command that installs what is missing.
+        readiness: an optional cheap check (credentials, say) returning problems, each with
+            its fix; it must not import heavy packages.
+    """
+
+    name: str
+    description: str
+    factory: str
+    requires: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    install: str = ""
+    readiness: Callable[[], tuple[str, ...]] | None = None
+
+    def missing(self) -> tuple[str, ...]:
+        """Return the required modules that are not installed, without importing any."""
+        return tuple(m for m in self.requires if not _module_installed(m))
+
+    def check(self) -> Readiness:
+        """Return whether this backend can run here: dependencies first, then credentials."""
+        missing = self.missing()
+        if missing:
+            return Readiness((self._missing_message(missing),))
+        return Readiness(self.readiness() if self.readiness else ())
+
+    def load(self, options: Mapping[str, Any] | None = None) -> Backend:
+        """Import the backend and build it with ``options``.
+
+        Raises:
+            MissingDependencyError: a required package is not installed.
+            PluginError: the plugin itself is broken.
+            ConfigError: an option is unknown or has the wrong type.
+        """
+        missing = self.missing()
+        if missing:
+            raise MissingDependencyError(self._missing_message(missing))
+        module_name, _, attr = self.factory.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attr)
+        except ImportError as exc:
+            root = (exc.name or "").partition(".")[0]
+            if root and root != module_name.partition(".")[0] and not _module_installed(root):
+                raise MissingDependencyError(self._missing_message((root,))) from exc
+            msg = (
+                f"The {self.name!r} backend plugin is installed but its factory {self.factory} "
+                f"cannot be imported ({exc}). Reinstall or upgrade the plugin."
+            )
+            raise PluginError(msg) from exc
+        except AttributeError as exc:
+            msg = f"The {self.name!r} backend plugin has no factory {self.factory} ({exc})."
+            raise PluginError(msg) from exc
+        backend: Backend = factory(**coerce_options(factory, dict(options or {}), self.name))
+        return backend
+
+    def _missing_message(self, missing: tuple[str, ...]) -> str:
+        fix = f" Install it with: {self.install}" if self.install else ""
+        return f"The {self.name!r} backend needs {', '.join(missing)}, which is not installed.{fix}"
+
+
+def _module_installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+_registered: dict[str, BackendSpec] = {}
+
+
+def register_backend(spec: BackendSpec, *, replace: bool = False) -> None:
+    """Register a backend from code (tests, notebooks); entry points are the usual way.
+
+    Raises:
+        ConfigError: the name is taken and ``replace`` is False.
+    """
+    if spec.name in _registered and not replace:
+        msg = f"a backend named {spec.name!r} is already registered; pass replace=True"
+        raise ConfigError(msg)
+    _registered[spec.name] = spec
+
+
+def unregister_backend(name: str) -> None:
+    """Remove a backend registered with :func:`register_backend` (no effect on entry points)."""
+    _registered.pop(name, None)
+
+
+def available_backends() -> dict[str, BackendSpec]:
+    """Return every installed backend's spec by name, sorted, skipping broken plugins.
+
+    A plugin whose entry point fails to load, or does not point at a :class:`BackendSpec`, is
+    reported with a warning and left out, so it cannot break the other backends.
+    """
+    specs = {}
+    for ep in _entry_points():
+        spec = _load_spec(ep)
+        if spec is not None:
+            specs[spec.name] = spec
+    specs.update(_registered)
+    return dict(sorted(specs.items()))
+
+
+def get_backend_spec(name: str) -> BackendSpec:
+    """Return the spec of the backend called ``name``, importing only that plugin.
+
+    Raises:
+        UnknownBackendError: no such backend; the message lists the installed ones.
+    """
+    if name in _registered:
+        return _registered[name]
+    for ep in _entry_points():
+        if ep.name == name and (spec := _load_spec(ep)) is not None:
+            return spec
+    installed = sorted(available_backends())
+    close = difflib.get_close_matches(name, installed, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    listing = ", ".join(installed) or "none"
+    msg = f"No backend named {name!r}.{hint} Installed backends: {listing}."
+    raise UnknownBackendError(msg)
+
+
+def load_backend(name: str, options: Mapping[str, Any] | None = None) -> Backend:
+    """Return the backend called ``name``, built with ``options`` (see :meth:`BackendSpec.load`).
+
+    Example:
+        >>> backend = load_backend("simulated", {"seed": "7"})
+        >>> backend.name
+        'simulated'
+    """
+    return get_backend_spec(name).load(options)
+
+
+def _entry_points() -> tuple[EntryPoint, ...]:
+    return tuple(entry_points(group=ENTRY_POINT_GROUP))
+
+
+def _load_spec(ep: EntryPoint) -> BackendSpec | None:
+    try:
+        spec = ep.load()
+    except Exception as exc:
+        warnings.warn(
+            f"Backend plugin {ep.name!r} ({ep.value}) failed to load and is skipped: {exc!r}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+    if not isinstance(spec, BackendSpec):
+        warnings.warn(
+            f"Backend plugin {ep.name!r} ({ep.value}) is not a BackendSpec and is skipped.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+    return spec
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def coerce_options(factory: object, options: dict[str, Any], backend: str) -> dict[str, Any]:
+    """Check option names against an attrs factory and convert string values to field types.
+
+    Command-line options arrive as strings (``-o latency_ms=20``). For a factory that is an
+    attrs class, unknown names are refused with the list of valid ones, and each string is
+    converted to its field's type (int, float, bool, str, or an optional of those). Other
+    factories receive the options unchanged.
+
+    Raises:
+        ConfigError: an unknown option, or a value that does not convert.
+    """
+    if not (isinstance(factory, type) and attrs.has(factory)):
+        return options
+    fields = {f.alias: f for f in attrs.fields(factory) if f.init}
+    hints = typing.get_type_hints(factory)
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        valid = ", ".join(sorted(fields)) or "none"
+        msg = f"Unknown option(s) {', '.join(unknown)} for backend {backend!r}. Valid: {valid}."
+        raise ConfigError(msg)
+    return {
+        key: _convert(value, hints.get(fields[key].name, str), key, backend)
+        for key, value in options.items()
+    }
+
+
+def _convert(value: Any, hint: Any, key: str, backend: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    kinds = [a for a in typing.get_args(hint) if a is not type(None)] if _is_union(hint) else [hint]
+    if type(None) in typing.get_args(hint) and value.lower() in {"none", "null", ""}:
+        return None
+    converters: dict[Any, Callable[[str], Any]] = {int: int, float: float, bool: _to_bool, str: str}
+    for kind in kinds:
+        if kind in converters:
+            try:
+                return converters[kind](value)
+            except ValueError:
+                continue
+    expected = " or ".join(getattr(k, "__name__", str(k)) for k in kinds)
+    msg = f"Option {key}={value!r} for backend {backend!r} is not a valid {expected}."
+    raise ConfigError(msg)
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in {typing.Union, types.UnionType}
+
+
+def _to_bool(value: str) -> bool:
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    msg = f"not a boolean: {value!r}"
+    raise ValueError(msg)

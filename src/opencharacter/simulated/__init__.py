@@ -1,0 +1,17 @@
+"""The built-in ``simulated`` backend: deterministic synthetic output, no model, no weights.
+
+Registered through the ``opencharacter.backends`` entry point like any plugin. Use it for dry
+runs, tests, throughput benchmarks and fault injection; never as training. Options (CLI
+``-o key=value``): ``seed``, ``latency_ms``, ``jitter``, ``max_concurrency``,
+``failure_rate``, ``fail_permanently``, ``chars_per_token``.
+"""
+
+from opencharacter.registry import BackendSpec
+
+SPEC = BackendSpec(
+    name="simulated",
+    description="Deterministic synthetic text and weightless training, for dry runs and tests.",
+    factory="opencharacter.simulated._backend:SimulatedBackend",
+)
+
+__all__ = ["SPEC"]

@@ -1,0 +1,134 @@
+"""The command line wraps the public API, exits 1 on user errors and never shows a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from opencharacter.cli import cli, main
+from opencharacter.constitution import builtin_names, load_constitution
+
+DATA = Path(__file__).parent / "data" / "constitutions"
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def run_main(args, capsys):
+    """Run the real entry point (error handling included); return exit code and stderr."""
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    return info.value.code, capsys.readouterr()
+
+
+def test_backends_lists_simulated_as_ready():
+    """`opencharacter backends` lists the simulated backend as ready."""
+    result = invoke("backends")
+    assert result.exit_code == 0
+    assert "simulated" in result.output
+    assert "yes" in result.output
+
+
+def test_constitution_list_shows_every_builtin():
+    """`constitution list` shows each built-in persona."""
+    result = invoke("constitution", "list")
+    assert result.exit_code == 0
+    for name in builtin_names():
+        assert name in result.output
+
+
+def test_show_prints_toml_that_loads_back(tmp_path):
+    """`constitution show` prints our TOML, and that text loads to the same constitution."""
+    result = invoke("constitution", "show", "sarcasm")
+    path = tmp_path / "sarcasm.toml"
+    path.write_text(result.output, encoding="utf-8")
+    assert load_constitution(path) == load_constitution("sarcasm")
+
+
+def test_validate_accepts_every_supported_format():
+    """`constitution validate` exits 0 on a good file of each of the five formats."""
+    good = sorted(p for p in DATA.iterdir() if p.name.startswith("good"))
+    suffixes = {p.suffix for p in good}
+    assert {".toml", ".yaml", ".txt", ".json", ".jsonl"} <= suffixes
+    result = invoke("constitution", "validate", *map(str, good))
+    assert result.exit_code == 0, result.output
+    assert result.output.count("ok") == len(good)
+
+
+def test_validate_rejects_malformed_files_with_file_and_place():
+    """`constitution validate` exits 1 and names the file for each malformed one."""
+    bad = sorted(p for p in DATA.iterdir() if p.name.startswith("bad"))
+    assert bad
+    for path in bad:
+        result = invoke("constitution", "validate", str(path))
+        assert result.exit_code == 1, path
+        assert path.name in result.output.replace("\n", "")
+
+
+def test_lint_flags_a_quoted_catch_phrase(tmp_path):
+    """`constitution lint` exits 1 and reports a trait that quotes a catch-phrase."""
+    source = load_constitution("sarcasm")
+    path = tmp_path / "quoted.toml"
+    text = source.to_toml().replace(
+        source.traits[0].text,
+        'I like to open my replies with "Oh, how delightful" before getting to the point.',
+    )
+    path.write_text(text, encoding="utf-8")
+    result = invoke("constitution", "lint", str(path))
+    assert result.exit_code == 1
+    assert "quoted-phrase" in result.output
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_lint_passes_every_builtin(name):
+    """Every built-in persona lints clean."""
+    result = invoke("constitution", "lint", name)
+    assert result.exit_code == 0, result.output
+
+
+def test_new_writes_a_valid_starter_and_refuses_to_overwrite(tmp_path):
+    """`constitution new` writes a loadable file and will not clobber it without --force."""
+    out = tmp_path / "mine.toml"
+    assert invoke("constitution", "new", "mine", "--out", str(out)).exit_code == 0
+    assert load_constitution(out).name == "mine"
+    result = CliRunner().invoke(cli, ["constitution", "new", "mine", "--out", str(out)])
+    assert result.exit_code != 0
+    copied = tmp_path / "copy.toml"
+    invoke("constitution", "new", "copy", "--from", "pirate", "--out", str(copied))
+    assert load_constitution(copied).traits == load_constitution("pirate").traits
+
+
+def test_user_errors_print_one_line_and_exit_1(capsys):
+    """A user error prints a one-line message on stderr, no traceback, and exits 1."""
+    code, out = run_main(["constitution", "show", "no-such-persona"], capsys)
+    assert code == 1
+    assert "error:" in out.err
+    assert "Traceback" not in out.err
+
+
+def test_debug_shows_the_traceback():
+    """With --debug the same error propagates with its traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "opencharacter", "--debug", "constitution", "show", "nope"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+
+
+def test_keyboard_interrupt_exits_130(monkeypatch, capsys):
+    """Ctrl-C ends the command with exit status 130."""
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("opencharacter.cli._constitution.load_constitution", interrupted)
+    code, _ = run_main(["constitution", "show", "sarcasm"], capsys)
+    assert code == 130
