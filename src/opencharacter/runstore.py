@@ -194,7 +194,11 @@ class RunDir:
         """Append one row to file ``name``; it is on disk when this returns."""
         writer = self._writers.get(name)
         if writer is None:
-            writer = JsonlWriter(self.file(name), transform=self._redact_line)
+            shapes = name in {EVENTS, METRICS}  # small records that may quote config or errors
+            writer = JsonlWriter(
+                self.file(name),
+                transform=lambda line: redact_text(line, self.secrets, shapes=shapes),
+            )
             self._writers[name] = writer
         writer.append(row)
 
@@ -226,9 +230,6 @@ class RunDir:
         if self._secrets is None:
             self._secrets = secret_values()
         return self._secrets
-
-    def _redact_line(self, line: str) -> str:
-        return redact_text(line, self.secrets)
 
     def close(self) -> None:
         """Flush and close every file, save the manifest and release the lock."""
