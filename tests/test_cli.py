@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 from click.testing import CliRunner
 
@@ -73,12 +74,12 @@ def test_validate_rejects_malformed_files_with_file_and_place():
 def test_lint_flags_a_quoted_catch_phrase(tmp_path):
     """`constitution lint` exits 1 and reports a trait that quotes a catch-phrase."""
     source = load_constitution("sarcasm")
-    path = tmp_path / "quoted.toml"
-    text = source.to_toml().replace(
-        source.traits[0].text,
-        'I like to open my replies with "Oh, how delightful" before getting to the point.',
+    quoted = attrs.evolve(
+        source.traits[0],
+        text='I like to open my replies with "Oh, how delightful" before getting to the point.',
     )
-    path.write_text(text, encoding="utf-8")
+    path = tmp_path / "quoted.toml"
+    path.write_text(attrs.evolve(source, traits=(quoted, *source.traits[1:])).to_toml())
     result = invoke("constitution", "lint", str(path))
     assert result.exit_code == 1
     assert "quoted-phrase" in result.output

@@ -110,5 +110,8 @@ class Constitution:
 
 
 def _toml_str(value: str) -> str:
-    """Quote a string for TOML; JSON string escapes are valid TOML basic-string escapes."""
-    return json.dumps(value, ensure_ascii=False)
+    """Quote a string for TOML; JSON string escapes are valid TOML basic-string escapes.
+
+    JSON leaves DEL (U+007F) unescaped, which TOML forbids, so it is escaped here.
+    """
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
