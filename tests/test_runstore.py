@@ -60,6 +60,16 @@ def test_rows_resume_by_id(tmp_path):
         assert filtered == {"stage": "distill", "reasons": ["empty"], "id": "d9"}
 
 
+def test_sections_accumulate_in_one_json_file(tmp_path):
+    """Per-stage reports are kept side by side in one file, each saved atomically."""
+    with RunDir.open(tmp_path) as run:
+        run.save_section("quality", "distill", {"kept": 9})
+        run.save_section("quality", "reflection", {"kept": 4})
+        run.save_section("quality", "distill", {"kept": 10})
+    data = json.loads((tmp_path / "quality.json").read_text())
+    assert data == {"distill": {"kept": 10}, "reflection": {"kept": 4}}
+
+
 def test_second_writer_is_refused_while_the_first_holds_the_run(tmp_path):
     """A second process opening a locked run gets a clear RunLockedError naming the holder."""
     with RunDir.open(tmp_path):

@@ -7,6 +7,7 @@ Layout::
                        per-stage state (generations, wall_seconds, usage), checkpoints
       <stage>.jsonl    one file per stage output, one row per line, each with a stable ``id``
       filtered.jsonl   every row a filter rejected, with its reasons
+      quality.json     kept, dropped and cleaned counts by reason, per stage
       metrics.jsonl    training steps and stage summaries
       events.jsonl     what happened when (stage start and end, errors, warnings)
       .lock            held by the one process writing this run
@@ -183,6 +184,17 @@ class RunDir:
         """Return the checkpoint recorded under ``name``, if any."""
         data = self.manifest["checkpoints"].get(name)
         return Checkpoint.from_dict(data) if data else None
+
+    def save_section(self, name: str, key: str, value: Any) -> None:
+        """Set ``key`` in the JSON file ``name`` and save it atomically.
+
+        Per-stage reports live in one file each: ``save_section("quality", "distill", ...)``
+        writes ``quality.json`` with a section per stage.
+        """
+        path = self.path / f"{name}.json"
+        data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        data[key] = value
+        write_json_atomic(path, redact_mapping(data, self.secrets))
 
     # Rows ---------------------------------------------------------------------------------
 
