@@ -16,6 +16,7 @@ from rich.logging import RichHandler
 
 from opencharacter.cli._backends import backends
 from opencharacter.cli._constitution import constitution
+from opencharacter.cli._filter import filter_
 from opencharacter.errors import OpenCharacterError
 from opencharacter.redact import RedactingFilter
 
@@ -41,6 +42,7 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 cli.add_command(backends)
 cli.add_command(constitution)
+cli.add_command(filter_)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
