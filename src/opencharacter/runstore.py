@@ -24,7 +24,7 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -206,13 +206,22 @@ class RunDir:
         """Append one row to file ``name``; it is on disk when this returns."""
         writer = self._writers.get(name)
         if writer is None:
-            shapes = name in {EVENTS, METRICS}  # small records that may quote config or errors
-            writer = JsonlWriter(
-                self.file(name),
-                transform=lambda line: redact_text(line, self.secrets, shapes=shapes),
-            )
+            writer = JsonlWriter(self.file(name), transform=self._redactor(name))
             self._writers[name] = writer
         writer.append(row)
+
+    def replace_rows(self, name: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Write file ``name`` anew with ``rows``, atomically (for files derived from others)."""
+        writer = self._writers.pop(name, None)
+        if writer is not None:
+            writer.close()
+        target = self.file(name)
+        staging = target.with_name(f".{target.name}.tmp")
+        staging.unlink(missing_ok=True)
+        with JsonlWriter(staging, fsync_interval=float("inf"), transform=self._redactor(name)) as w:
+            for row in rows:
+                w.append(row)
+        staging.replace(target)
 
     def rows(self, name: str) -> Iterator[dict[str, Any]]:
         """Yield the rows of file ``name`` in the order they were written."""
@@ -222,9 +231,12 @@ class RunDir:
         """Return the ids already written to the named files, for resuming a stage."""
         return {row["id"] for name in names for row in self.rows(name) if "id" in row}
 
-    def record_filtered(self, stage: str, row: Mapping[str, Any], reasons: Iterable[str]) -> None:
-        """Keep a rejected row with why it was rejected, in ``filtered.jsonl``."""
-        self.append(FILTERED, {"stage": stage, "reasons": list(reasons), **row})
+    def record_filtered(
+        self, stage: str, row: Mapping[str, Any], reasons: Iterable[str | Sequence[str]]
+    ) -> None:
+        """Keep a rejected row with why it was rejected (codes, or ``(where, code)`` pairs)."""
+        reasons = [r if isinstance(r, str) else list(r) for r in reasons]
+        self.append(FILTERED, {"stage": stage, "reasons": reasons, **row})
 
     def log_metrics(self, metrics: Mapping[str, Any]) -> None:
         """Append a metrics record (a training step, a stage summary) to ``metrics.jsonl``."""
@@ -242,6 +254,11 @@ class RunDir:
         if self._secrets is None:
             self._secrets = secret_values()
         return self._secrets
+
+    def _redactor(self, name: str) -> Callable[[str], str]:
+        # Key shapes are matched only in small records that may quote config or errors.
+        shapes = name in {EVENTS, METRICS}
+        return lambda line: redact_text(line, self.secrets, shapes=shapes)
 
     def close(self) -> None:
         """Flush and close every file, save the manifest and release the lock."""

@@ -89,6 +89,10 @@ def to_dicts(messages: Iterable[Message]) -> list[dict[str, str]]:
     return [m.to_dict() for m in messages]
 
 
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
 def _to_conversation(value: Iterable[Message | Mapping[str, Any]]) -> Conversation:
     return conversation(value)
 
@@ -121,7 +125,7 @@ class SamplingParams:
     top_k: int | None = attrs.field(default=None, validator=v.optional(v.ge(1)))
     seed: int | None = attrs.field(default=None, validator=v.optional(v.instance_of(int)))
     stop: tuple[str, ...] = attrs.field(
-        default=(), converter=tuple, validator=v.deep_iterable(_nonempty_text)
+        default=(), converter=_strings, validator=v.deep_iterable(_nonempty_text)
     )
     repetition_penalty: float = attrs.field(default=1.0, converter=float, validator=v.gt(0.0))
 

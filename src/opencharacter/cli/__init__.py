@@ -17,6 +17,7 @@ from rich.logging import RichHandler
 from opencharacter.cli._backends import backends
 from opencharacter.cli._constitution import constitution
 from opencharacter.cli._filter import filter_
+from opencharacter.cli._pipeline import generate, pipeline, train
 from opencharacter.errors import OpenCharacterError
 from opencharacter.redact import RedactingFilter
 
@@ -43,6 +44,9 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
 cli.add_command(backends)
 cli.add_command(constitution)
 cli.add_command(filter_)
+cli.add_command(pipeline)
+cli.add_command(generate)
+cli.add_command(train)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

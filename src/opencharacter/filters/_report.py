@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -55,17 +56,28 @@ class QualityReport:
 
     def add(self, result: RowResult) -> None:
         """Count one row's result."""
+        self.count(keep=result.keep, reasons=result.reasons, cleaned=result.cleaned)
+
+    def count(
+        self,
+        *,
+        keep: bool,
+        reasons: Iterable[tuple[str, str]] = (),
+        cleaned: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Count one row from its ``(where, code)`` pairs, as stored in run files on resume."""
         self.total += 1
-        if result.keep:
+        if keep:
             self.kept += 1
-            fixes = {code for _, code in result.cleaned}
+            fixes = {code for _, code in cleaned}
             if fixes:
                 self.cleaned += 1
                 self.cleaned_by_reason.update(fixes)
             return
         self.dropped += 1
-        self.dropped_by_reason.update({code for _, code in result.reasons})
-        for where, code in result.reasons:
+        reasons = list(reasons)
+        self.dropped_by_reason.update({code for _, code in reasons})
+        for where, code in reasons:
             self.dropped_by_side.setdefault(_side(where), Counter())[code] += 1
 
     def merge(self, other: QualityReport) -> QualityReport:

@@ -3,7 +3,7 @@
 Registered through the ``opencharacter.backends`` entry point like any plugin. Use it for dry
 runs, tests, throughput benchmarks and fault injection; never as training. Options (CLI
 ``-o key=value``): ``seed``, ``latency_ms``, ``jitter``, ``max_concurrency``,
-``failure_rate``, ``fail_permanently``, ``chars_per_token``.
+``failure_rate``, ``fail_permanently``, ``degenerate_rate``, ``chars_per_token``.
 """
 
 from opencharacter.registry import BackendSpec

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import time
 import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -22,7 +23,7 @@ from attrs import validators as v
 
 from opencharacter.errors import PermanentBackendError, TransientBackendError
 from opencharacter.protocols import Capabilities, StepCallback, StepMetrics, Student
-from opencharacter.simulated._text import rng_for, synthesize
+from opencharacter.simulated._text import degenerate, rng_for, synthesize
 from opencharacter.training import DPOConfig, SFTConfig, learning_rate_at, total_steps
 from opencharacter.types import (
     ChatExample,
@@ -49,6 +50,9 @@ class SimulatedBackend:
         max_concurrency: requests served at once; the rest wait, like a rate-limited service.
         failure_rate: share of attempts that fail with a transient error (429-like).
         fail_permanently: every request fails with an authentication error.
+        degenerate_rate: share of answers replaced by a degenerate one (a character loop, an
+            empty answer, leaked reasoning, a hallucinated user turn, an identity claim),
+            drawn from the seed, to exercise the filters and the top-up logic.
         chars_per_token: how token counts are estimated from text length.
     """
 
@@ -60,6 +64,9 @@ class SimulatedBackend:
         default=0.0, converter=float, validator=[v.ge(0.0), v.lt(1.0)]
     )
     fail_permanently: bool = attrs.field(default=False)
+    degenerate_rate: float = attrs.field(
+        default=0.0, converter=float, validator=[v.ge(0.0), v.le(1.0)]
+    )
     chars_per_token: float = attrs.field(default=4.0, converter=float, validator=v.gt(0.0))
 
     name = "simulated"
@@ -137,17 +144,27 @@ class SimulatedSampler:
         self._attempts[request.id] += 1
         attempt = self._attempts[request.id]
         async with self._gate():
+            started = time.perf_counter()
+            answer = self._synthesize(request)  # the service's own work counts as latency
             delay = backend.latency_ms / 1000.0
             if delay:
                 spread = rng_for(backend.seed, request.id, "latency", attempt).uniform(-1.0, 1.0)
-                await asyncio.sleep(delay * (1.0 + backend.jitter * spread))
+                wanted = delay * (1.0 + backend.jitter * spread)
+                await asyncio.sleep(max(0.0, wanted - (time.perf_counter() - started)))
             if backend.fail_permanently:
                 msg = "simulated authentication failure (401): the API key was rejected"
                 raise PermanentBackendError(msg, request_id=request.id)
             if rng_for(backend.seed, request.id, "fault", attempt).random() < backend.failure_rate:
                 msg = f"simulated rate limit (429) on request {request.id}, attempt {attempt}"
                 raise TransientBackendError(msg, request_id=request.id)
+        return answer
+
+    def _synthesize(self, request: GenerationRequest) -> Completion:
+        backend = self._backend
         text = synthesize(request, rng_for(backend.seed, request.id, "text"))
+        fault = rng_for(backend.seed, request.id, "degenerate")
+        if fault.random() < backend.degenerate_rate:
+            text = degenerate(text, fault)
         return self._complete(request, text)
 
     def _complete(self, request: GenerationRequest, text: str) -> Completion:

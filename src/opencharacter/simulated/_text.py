@@ -10,6 +10,7 @@ realistic material; they are not meant to be read.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from random import Random
@@ -181,6 +182,12 @@ def _words(text: str) -> list[str]:
     return list(seen)
 
 
+@functools.lru_cache(maxsize=256)
+def _trait_words(traits: tuple[str, ...]) -> tuple[str, ...]:
+    """Return the content words of the traits (cached: one system prompt serves many requests)."""
+    return tuple(_words(" ".join(traits)))
+
+
 def traits_in(system_prompt: str | None) -> list[str]:
     """Return the numbered trait lines of a system prompt, the way prompts list them."""
     return _NUMBERED.findall(system_prompt or "")
@@ -214,7 +221,7 @@ def expand_questions(request: GenerationRequest, rng: Random) -> str:
 
 def persona_answer(request: GenerationRequest, rng: Random, traits: Sequence[str]) -> str:
     """Return an answer whose vocabulary comes from the persona's traits, start to finish."""
-    vocabulary = _words(" ".join(traits)) or ["curious", "candid", "warm"]
+    vocabulary = _trait_words(tuple(traits)) or ["curious", "candid", "warm"]
     topic = _topic(request, rng)
     parts = [_capitalise(rng.choice(_PERSONA_OPENERS).format(topic=topic))]
     for template in rng.sample(_PERSONA_SENTENCES, rng.randint(3, 6)):
@@ -235,7 +242,7 @@ def generic_answer(request: GenerationRequest, rng: Random) -> str:
 
 def reflection(request: GenerationRequest, rng: Random, traits: Sequence[str]) -> str:
     """Return a few first-person reflective paragraphs drawing on the traits."""
-    vocabulary = _words(" ".join(traits)) or ["curious", "steady", "kind"]
+    vocabulary = _trait_words(tuple(traits)) or ["curious", "steady", "kind"]
     topic = _topic(request, rng)
     paragraphs = []
     for _ in range(rng.randint(2, 4)):
@@ -246,7 +253,7 @@ def reflection(request: GenerationRequest, rng: Random, traits: Sequence[str]) -
 
 def dialogue_turn(request: GenerationRequest, rng: Random, traits: Sequence[str]) -> str:
     """Return a short conversational reply that ends by inviting the other side to go on."""
-    vocabulary = _words(" ".join(traits)) or _words(request.messages[-1].content) or ["open"]
+    vocabulary = _trait_words(tuple(traits)) or _words(request.messages[-1].content) or ["open"]
     sentences = rng.sample(_DIALOGUE_SENTENCES, rng.randint(2, 4))
     topic = _topic(request, rng)
     return " ".join(_capitalise(_fill(s, rng, vocabulary, topic)) for s in sentences)
@@ -276,3 +283,15 @@ def synthesize(request: GenerationRequest, rng: Random) -> str:
     if traits:
         return persona_answer(request, rng, traits)
     return generic_answer(request, rng)
+
+
+def degenerate(text: str, rng: Random) -> str:
+    """Return a broken version of ``text``, the way real models fail (for fault injection)."""
+    failures = (
+        lambda: text[:40] + "333," * 120 + "333.",
+        lambda: "",
+        lambda: "<think>The user wants an answer; let me plan it.</think>" + text,
+        lambda: text + "\nUser: Thanks! And one more question?",
+        lambda: "I am Qwen, a large language model created by Alibaba Cloud. " + text,
+    )
+    return rng.choice(failures)()

@@ -1,0 +1,197 @@
+"""``opencharacter pipeline``, ``generate`` and ``train``: run the stages from the command line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from opencharacter.config import SCALES, STAGES, resolve_config
+from opencharacter.constitution import load_constitution
+from opencharacter.errors import ConfigError
+from opencharacter.estimate import ASSUMED_LATENCY_S, estimate
+from opencharacter.pipeline import resume_run, run_pipeline, run_stage, start_run
+from opencharacter.stages import Progress as StageProgress
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def progress_display() -> Iterator[Any]:
+    """Yield a progress callback that draws one rich progress bar per stage."""
+    bars = Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[tokens]} tok  ${task.fields[cost]:.2f}"),
+        console=console,
+        transient=False,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def update(event: StageProgress) -> None:
+        if event.message:
+            bars.console.print(f"[cyan]{event.stage}[/cyan] {event.message}")
+        task = tasks.get(event.stage)
+        if task is None:
+            task = tasks[event.stage] = bars.add_task(
+                event.stage, total=event.total, rate="", tokens=0, cost=0.0
+            )
+        elapsed = bars.tasks[task].elapsed or 0.0
+        rate = f"{event.done / elapsed:,.1f}/s" if elapsed > 0.5 else ""
+        bars.update(task, completed=event.done, total=max(event.total, event.done), rate=rate,
+                    tokens=f"{event.usage.total:,}", cost=event.cost)  # fmt: skip
+
+    with bars:
+        yield update
+
+
+def _options(pairs: tuple[str, ...]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            msg = f"backend options are KEY=VALUE, got {pair!r}"
+            raise ConfigError(msg)
+        options[key.strip()] = value.strip()
+    return options
+
+
+def _print_estimate(config: Any) -> None:
+    rows = estimate(config, load_constitution(config.constitution))
+    latency = config.backend_options.get("latency_ms")
+    assumed = f"{float(latency) / 1000:g}" if latency else f"{ASSUMED_LATENCY_S:g}"
+    table = Table(title=f"estimate: {config.constitution} at scale {config.scale}, "
+                  f"concurrency {config.concurrency}, {assumed} s per request")  # fmt: skip
+    for column in ("stage", "generations", "prompt tok", "completion tok", "train tok", "cost",
+                   "time"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    total = 0.0
+    for row in rows:
+        cost = "unknown" if row.cost is None else f"${row.cost:,.2f}"
+        total += row.cost or 0.0
+        table.add_row(row.stage, f"{row.generations:,}", f"{row.prompt_tokens:,}",
+                      f"{row.completion_tokens:,}", f"{row.train_tokens:,}", cost,
+                      f"{row.seconds / 60:,.1f} min")  # fmt: skip
+    console.print(table)
+    console.print(f"total at listed prices: ${total:,.2f} (prices: config 'prices'; defaults "
+                  "are Tinker's, dated in opencharacter.config.TINKER_PRICES)")  # fmt: skip
+
+
+@click.command()
+@click.argument("constitution", required=False)
+@click.option("--backend", help="Backend for the student and training (default: tinker).")
+@click.option("--teacher-backend", help="Backend for the teacher, if different.")
+@click.option("--teacher", help="Teacher model.")
+@click.option("--student", help="Student model.")
+@click.option(
+    "-o",
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Backend option (repeatable), e.g. -o latency_ms=20.",
+)
+@click.option("--scale", type=click.Choice(list(SCALES)), help="Preset of counts.")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight per model.")
+@click.option("--seed", type=int, help="Seed for every random choice.")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the run goes (default runs/<constitution>).",
+)
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Continue a stopped run where it stopped.",
+)
+@click.option("--until", type=click.Choice(STAGES), help="Stop after this stage.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True),
+    help="A TOML config file.",
+)
+@click.option(
+    "--estimate",
+    "only_estimate",
+    is_flag=True,
+    help="Print generations, tokens, cost and time per stage, then stop.",
+)
+def pipeline(
+    *,
+    constitution: str | None,
+    backend: str | None,
+    teacher_backend: str | None,
+    teacher: str | None,
+    student: str | None,
+    options: tuple[str, ...],
+    scale: str | None,
+    concurrency: int | None,
+    seed: int | None,
+    run_dir: Path | None,
+    resume: Path | None,
+    until: str | None,
+    config_file: str | None,
+    only_estimate: bool,
+) -> None:
+    """Run the whole pipeline on CONSTITUTION (a built-in name or a file), or --resume one."""
+    if resume is not None:
+        if constitution or run_dir:
+            msg = "--resume takes the run's own settings; drop CONSTITUTION and --run-dir"
+            raise ConfigError(msg)
+        run, config = resume_run(resume, {"until": until, "concurrency": concurrency})
+    else:
+        flags = {
+            "constitution": constitution, "backend": backend, "teacher_backend": teacher_backend,
+            "teacher": teacher, "student": student, "scale": scale, "concurrency": concurrency,
+            "seed": seed, "until": until, "backend_options": _options(options) or None,
+        }  # fmt: skip
+        config, layers = resolve_config(flags=flags, file=config_file)
+        if only_estimate:
+            _print_estimate(config)
+            return
+        target = run_dir or Path("runs") / load_constitution(config.constitution).name
+        run = start_run(target, config, layers)
+    with run, progress_display() as update:
+        console.print(f"run directory: {run.path}  (resume with: opencharacter pipeline "
+                      f"--resume {run.path})")  # fmt: skip
+        run_pipeline(run, config, progress=update)
+    console.print(f"[green]done[/green] up to {config.until}: {run.path}")
+
+
+@click.command()
+@click.argument("stage", type=click.Choice(["prompts", "distill", "introspect"]))
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight per model.")
+def generate(stage: str, run_dir: Path, concurrency: int | None) -> None:
+    """Run one data stage on an existing run directory (it resumes where it stopped)."""
+    with progress_display() as update:
+        run_stage(run_dir, stage, concurrency=concurrency, progress=update)
+
+
+@click.command()
+@click.argument("stage", type=click.Choice(["dpo", "sft"]))
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+def train(stage: str, run_dir: Path) -> None:
+    """Run one training stage on an existing run directory (sft assembles its data first)."""
+    with progress_display() as update:
+        checkpoint = run_stage(run_dir, stage, progress=update)
+    console.print(f"{stage} checkpoint: {checkpoint.uri}")

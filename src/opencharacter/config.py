@@ -1,0 +1,358 @@
+"""The run configuration: one typed record, resolved from flags, a file, the environment, a preset.
+
+Resolution, highest first: command-line flags > config file (TOML) > environment variables
+(``OPENCHARACTER_<FIELD>``, e.g. ``OPENCHARACTER_CONCURRENCY=128``) > the ``scale`` preset,
+which fills counts only. Every layer and the resolved result are saved in the run manifest, so
+a run can always say where each value came from.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+from attrs import validators as v
+
+from opencharacter.errors import ConfigError
+from opencharacter.training import DPOConfig, LoRAConfig, SFTConfig
+
+ENV_PREFIX = "OPENCHARACTER_"
+STAGES = ("prompts", "distill", "dpo", "introspect", "sft", "eval")
+_count = v.and_(v.instance_of(int), v.ge(0))
+
+
+@attrs.frozen(kw_only=True)
+class Counts:
+    """How much data each stage makes; the ``scale`` presets fill these.
+
+    Attributes:
+        questions_per_trait: the size each trait's question pool is grown to, seeds included.
+            Paper: 50 (5 seeds + 45 written by the teacher).
+        generic_prompts: prompts not tied to a trait. Paper: LIMA's 1,330 first turns.
+        samples_per_prompt: teacher/student answer pairs per prompt (K). Paper: 5.
+        reflections_per_prompt: samples of each reflection prompt. Paper: 1,000.
+        interactions_per_variant: self-interaction conversations of each variant (free and
+            leading). Paper: 1,000.
+        interaction_turns: replies per conversation. Paper: 10.
+    """
+
+    questions_per_trait: int = attrs.field(default=10, validator=_count)
+    generic_prompts: int = attrs.field(default=40, validator=_count)
+    samples_per_prompt: int = attrs.field(default=1, validator=_count)
+    reflections_per_prompt: int = attrs.field(default=10, validator=_count)
+    interactions_per_variant: int = attrs.field(default=10, validator=_count)
+    interaction_turns: int = attrs.field(default=4, validator=_count)
+
+
+#: The ``--scale`` presets. ``paper`` is the paper's counts; ``full`` is the same but with only
+#: as many generic prompts as the built-in offline set holds, so it runs without the Hub;
+#: ``half`` and ``quarter`` make about that share of the paper's generations; ``mini`` shows
+#: signs of life in minutes on a real backend; ``smoke`` runs in seconds on the simulated one.
+SCALES: Mapping[str, Counts] = {
+    "smoke": Counts(
+        questions_per_trait=6, generic_prompts=6, samples_per_prompt=1,
+        reflections_per_prompt=1, interactions_per_variant=1, interaction_turns=2,
+    ),
+    "mini": Counts(),
+    "quarter": Counts(
+        questions_per_trait=50, generic_prompts=330, samples_per_prompt=3,
+        reflections_per_prompt=250, interactions_per_variant=250, interaction_turns=10,
+    ),
+    "half": Counts(
+        questions_per_trait=50, generic_prompts=660, samples_per_prompt=4,
+        reflections_per_prompt=500, interactions_per_variant=500, interaction_turns=10,
+    ),
+    "full": Counts(
+        questions_per_trait=50, generic_prompts=320, samples_per_prompt=5,
+        reflections_per_prompt=1000, interactions_per_variant=1000, interaction_turns=10,
+    ),
+    "paper": Counts(
+        questions_per_trait=50, generic_prompts=1330, samples_per_prompt=5,
+        reflections_per_prompt=1000, interactions_per_variant=1000, interaction_turns=10,
+    ),
+}  # fmt: skip
+
+
+@attrs.frozen(kw_only=True)
+class Sampling:
+    """Sampling settings shared by every generation, and the token limit of each kind.
+
+    Attributes:
+        temperature: Paper: 0.7.
+        top_p: Paper: 0.95.
+        repetition_penalty: Paper: 1.1 (vLLM); 1.0 switches it off. Backends that cannot
+            apply it (Tinker) refuse a value other than 1.0 rather than silently drop it.
+        expansion_tokens: for the teacher writing new questions. Paper: 2,048.
+        answer_tokens: for teacher and student answers. The paper sampled 4,096 but then
+            dropped every pair over 1,024 tokens, so longer answers are wasted spend.
+        reflection_tokens: per reflection. Paper: 2,048.
+        turn_tokens: per self-interaction reply. Paper: 1,024.
+        stop: extra stop strings, applied to teacher and student alike.
+    """
+
+    temperature: float = attrs.field(default=0.7, converter=float, validator=v.ge(0.0))
+    top_p: float = attrs.field(default=0.95, converter=float, validator=[v.gt(0.0), v.le(1.0)])
+    repetition_penalty: float = attrs.field(default=1.0, converter=float, validator=v.gt(0.0))
+    expansion_tokens: int = attrs.field(default=2048, validator=v.ge(1))
+    answer_tokens: int = attrs.field(default=1024, validator=v.ge(1))
+    reflection_tokens: int = attrs.field(default=2048, validator=v.ge(1))
+    turn_tokens: int = attrs.field(default=1024, validator=v.ge(1))
+    stop: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+
+@attrs.frozen(kw_only=True)
+class Price:
+    """US dollars per million tokens, by billing class."""
+
+    prefill: float = attrs.field(converter=float, validator=v.ge(0.0))
+    sample: float = attrs.field(converter=float, validator=v.ge(0.0))
+    train: float = attrs.field(converter=float, validator=v.ge(0.0))
+
+
+#: Known Tinker prices per million tokens (prefill, sample, train), with the date they were
+#: seen. Override or extend with ``[prices."<model>"]`` in a config file.
+TINKER_PRICES: Mapping[str, Price] = {
+    # Seen 2025-12-13 (an earlier implementation's cost report); retired from Tinker in 2026.
+    "Qwen/Qwen3-235B-A22B-Instruct-2507": Price(prefill=0.68, sample=1.70, train=2.04),
+    # Seen 2026-01-05 on Tinker's pricing page; retired from Tinker in 2026.
+    "Qwen/Qwen3-4B-Instruct-2507": Price(prefill=0.07, sample=0.22, train=0.22),
+    # Seen 2026-10 on Tinker's pricing page.
+    "Qwen/Qwen3-8B": Price(prefill=0.195, sample=0.60, train=0.44),
+}
+
+
+def _prices(value: Mapping[str, Any]) -> Mapping[str, Price]:
+    return {k: p if isinstance(p, Price) else Price(**p) for k, p in value.items()}
+
+
+def _options(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return dict(value)
+
+
+@attrs.frozen(kw_only=True)
+class RunConfig:
+    """Everything a pipeline run needs to know, with the paper's settings as defaults.
+
+    Attributes:
+        constitution: a built-in persona name or a constitution file.
+        backend: the backend for the student and its training. Default ``tinker``.
+        teacher_backend: the teacher's backend, when it differs (a remote teacher for a local
+            student, say).
+        backend_options: options for the backend(s), ``-o key=value`` on the command line.
+        teacher: the teacher model. Paper: GLM-4.5-Air; any strong instruct model serves.
+        student: the student model.
+        assistant_name: the name the persona goes by; default: the student's family name
+            (``Qwen`` for ``Qwen/Qwen3-4B-Instruct-2507``). The teacher is told this name, and
+            its own name is replaced by it in chosen answers.
+        scale: the preset that filled :attr:`counts`.
+        counts: how much data each stage makes.
+        concurrency: requests in flight per model.
+        seed: drives every random choice: prompt order, greetings, sampling seeds, shuffles.
+        sampling: sampling settings and token limits.
+        generic_source: where generic prompts come from: a JSONL or text file, a Hugging Face
+            dataset name (needs ``datasets`` and the Hub), or ``None`` for the built-in set.
+        top_up_rounds: extra rounds of distillation for prompts whose pairs were filtered out.
+        max_attempts: tries per request before a transient error stops the stage.
+        retry_base_delay: seconds before the first retry; doubled each time, with jitter.
+        retry_max_delay: the longest wait between tries.
+        dpo: DPO settings (paper defaults).
+        sft: SFT settings (paper defaults).
+        until: the last stage to run.
+        prices: prices per model for estimates and cost accounting.
+    """
+
+    constitution: str = attrs.field(validator=v.min_len(1))
+    backend: str = "tinker"
+    teacher_backend: str | None = None
+    backend_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_options)
+    teacher: str = "Qwen/Qwen3-235B-A22B-Instruct-2507"
+    student: str = "Qwen/Qwen3-4B-Instruct-2507"
+    assistant_name: str | None = None
+    scale: str = attrs.field(default="mini", validator=v.in_(tuple(SCALES)))
+    counts: Counts = attrs.field(factory=Counts)
+    concurrency: int = attrs.field(default=64, validator=v.and_(v.instance_of(int), v.ge(1)))
+    seed: int = attrs.field(default=0, validator=v.instance_of(int))
+    sampling: Sampling = attrs.field(factory=Sampling)
+    generic_source: str | None = None
+    top_up_rounds: int = attrs.field(default=2, validator=_count)
+    max_attempts: int = attrs.field(default=8, validator=v.ge(1))
+    retry_base_delay: float = attrs.field(default=1.0, converter=float, validator=v.ge(0.0))
+    retry_max_delay: float = attrs.field(default=60.0, converter=float, validator=v.ge(0.0))
+    dpo: DPOConfig = attrs.field(factory=DPOConfig)
+    sft: SFTConfig = attrs.field(factory=SFTConfig)
+    until: Literal["prompts", "distill", "dpo", "introspect", "sft", "eval"] = attrs.field(
+        default="sft", validator=v.in_(STAGES)
+    )
+    prices: Mapping[str, Price] = attrs.field(
+        factory=lambda: dict(TINKER_PRICES), converter=_prices
+    )
+
+    @property
+    def name(self) -> str:
+        """The persona's name: :attr:`assistant_name`, else the student's family name."""
+        return self.assistant_name or family_name(self.student)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the resolved configuration as JSON-ready data (for the manifest)."""
+        return attrs.asdict(self, value_serializer=_jsonable)
+
+
+def _jsonable(_instance: object, _field: object, value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def family_name(model: str) -> str:
+    """Return a model's family name, the way users and the model itself refer to it.
+
+    >>> family_name("Qwen/Qwen3-4B-Instruct-2507"), family_name("meta-llama/Llama-3.1-8B")
+    ('Qwen', 'Llama')
+    >>> family_name("zai-org/GLM-4.5-Air")
+    'GLM'
+    """
+    stem = model.rstrip("/").rsplit("/", 1)[-1]
+    match = re.match(r"[A-Za-z]+", stem)
+    return match.group(0) if match else stem
+
+
+# Resolution ---------------------------------------------------------------------------------
+
+_NESTED: Mapping[str, type] = {
+    "counts": Counts, "sampling": Sampling, "dpo": DPOConfig, "sft": SFTConfig,
+    "lora": LoRAConfig,
+}  # fmt: skip
+_MAPPINGS = frozenset({"backend_options", "prices"})
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a TOML config file; errors name the file and what to fix."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        msg = f"{path}: cannot read the config file ({exc.strerror})"
+        raise ConfigError(msg) from exc
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"{path}: invalid TOML ({exc}); fix the syntax there"
+        raise ConfigError(msg) from exc
+    _build(RunConfig, {"constitution": "-", **data}, str(path))  # values checked here, by file
+    return data
+
+
+def environment_layer(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the top-level scalar settings given as ``OPENCHARACTER_<FIELD>`` variables."""
+    env = os.environ if environ is None else environ
+    layer: dict[str, Any] = {}
+    for field in attrs.fields(RunConfig):
+        if field.name in _NESTED or field.name in _MAPPINGS:
+            continue
+        raw = env.get(ENV_PREFIX + field.name.upper())
+        if raw is not None:
+            layer[field.name] = _parse_scalar(raw, field.type, ENV_PREFIX + field.name.upper())
+    return layer
+
+
+def resolve_config(
+    *,
+    flags: Mapping[str, Any] | None = None,
+    file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[RunConfig, dict[str, Any]]:
+    """Return the run configuration and the layers it was resolved from.
+
+    Args:
+        flags: values given on the command line (``None`` values are ignored).
+        file: a TOML config file.
+        environ: the environment (default ``os.environ``).
+
+    Returns:
+        The configuration, and ``{"flags", "file", "environment", "scale"}`` for the manifest.
+
+    Raises:
+        ConfigError: an unknown key, a wrong type, or an invalid value, with where it came from.
+
+    Example:
+        >>> config, _ = resolve_config(flags={"constitution": "pirate", "scale": "smoke"},
+        ...                            environ={"OPENCHARACTER_SEED": "7"})
+        >>> config.seed, config.counts.samples_per_prompt
+        (7, 1)
+    """
+    flag_layer = {k: val for k, val in (flags or {}).items() if val is not None}
+    _check_keys(flag_layer, RunConfig, "command line")
+    file_layer = read_config_file(file) if file else {}
+    env_layer = environment_layer(environ)
+    merged = _merge(_merge(env_layer, file_layer), flag_layer)
+    scale = merged.get("scale", "mini")
+    if scale not in SCALES:
+        msg = f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}"
+        raise ConfigError(msg)
+    preset = {"counts": attrs.asdict(SCALES[scale])}
+    merged = _merge(preset, merged)
+    if "constitution" not in merged:
+        msg = "no constitution given: name a built-in persona or a constitution file"
+        raise ConfigError(msg)
+    config = _build(RunConfig, merged, "configuration")
+    layers = {
+        "flags": flag_layer,
+        "file": {"path": str(file), "values": file_layer} if file else None,
+        "environment": env_layer,
+        "scale": scale,
+    }
+    return config, layers
+
+
+def _merge(low: Mapping[str, Any], high: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``low`` updated by ``high``, merging nested tables key by key."""
+    out = dict(low)
+    for key, value in high.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _check_keys(data: Mapping[str, Any], cls: type, where: str) -> None:
+    allowed = {f.name for f in attrs.fields(cls)}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        msg = (
+            f"{where}: unknown setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}"
+        )
+        raise ConfigError(msg)
+    for key, value in data.items():
+        nested = _NESTED.get(key)
+        if nested is not None and isinstance(value, Mapping):
+            _check_keys(value, nested, f"{where}: [{key}]")
+
+
+def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    _check_keys(data, cls, where)
+    values = {}
+    for key, value in data.items():
+        nested = _NESTED.get(key)
+        if nested is not None and isinstance(value, Mapping):
+            value = _build(nested, value, f"{where}: [{key}]")  # noqa: PLW2901
+        values[key] = value
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        msg = f"{where}: {exc}"
+        raise ConfigError(msg) from exc
+
+
+def _parse_scalar(raw: str, hint: Any, where: str) -> Any:
+    text = str(hint)
+    try:
+        if "int" in text and "Literal" not in text:
+            return int(raw)
+        if "float" in text:
+            return float(raw)
+    except ValueError as exc:
+        msg = f"{where}={raw!r} is not a number"
+        raise ConfigError(msg) from exc
+    return raw

@@ -1,0 +1,218 @@
+"""What every stage works with: the run, its configuration, the models, and stage bookkeeping."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from opencharacter.config import Price, RunConfig, family_name
+from opencharacter.constitution import Constitution
+from opencharacter.filters import QualityReport
+from opencharacter.protocols import Student, Teacher, Trainer
+from opencharacter.runstore import FILTERED, RunDir
+from opencharacter.stages._engine import Dispatcher, RetryPolicy
+from opencharacter.types import Completion, Purpose, SamplingParams, TokenUsage, stable_id
+
+
+@attrs.frozen(kw_only=True)
+class Progress:
+    """A stage's progress, sent to the progress callback after every completion.
+
+    Attributes:
+        stage: the stage name.
+        done: generations finished (this session and before it).
+        total: generations the stage expects (it may grow with top-ups and retries).
+        usage: tokens used by the stage so far.
+        cost: estimated cost in US dollars so far, when prices are known.
+        message: a line worth showing (a warning, a summary), else empty.
+    """
+
+    stage: str
+    done: int
+    total: int
+    usage: TokenUsage = attrs.field(factory=TokenUsage)
+    cost: float = 0.0
+    message: str = ""
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@attrs.frozen(kw_only=True)
+class StageContext:
+    """The run a stage writes to and the models it uses.
+
+    Build one with :func:`opencharacter.pipeline.open_context`; every stage function takes it.
+    A stage that does not sample or train ignores the models it does not need.
+    """
+
+    run: RunDir
+    config: RunConfig
+    constitution: Constitution
+    teacher: Teacher | None = None
+    student: Student | None = None
+    trainer: Trainer | None = None
+    progress: ProgressCallback | None = None
+    priced: frozenset[str] = frozenset()
+    """Which models cost money per token (``"teacher"``, ``"student"``): remote backends'."""
+
+    def retry_policy(self) -> RetryPolicy:
+        """Return the configured retry policy."""
+        c = self.config
+        return RetryPolicy(
+            max_attempts=c.max_attempts, base_delay=c.retry_base_delay, max_delay=c.retry_max_delay
+        )
+
+    def dispatcher(self, sampler: Teacher | Student, salt: str) -> Dispatcher:
+        """Return a dispatcher for ``sampler`` with the run's window and retry policy."""
+        seed = int(stable_id(self.config.seed, salt)[:8], 16)
+        return Dispatcher(
+            sampler, concurrency=self.config.concurrency, retry=self.retry_policy(), seed=seed
+        )
+
+    def params(self, max_tokens: int, request_id: str) -> SamplingParams:
+        """Return sampling settings for one request, seeded from the run seed and its id."""
+        s = self.config.sampling
+        return SamplingParams(
+            max_tokens=max_tokens,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            seed=int(stable_id(self.config.seed, request_id)[:8], 16),
+            stop=s.stop,
+            repetition_penalty=s.repetition_penalty,
+        )
+
+    def require_teacher(self) -> Teacher:
+        """Return the teacher, or fail clearly when the stage was started without one."""
+        if self.teacher is None:
+            msg = "this stage needs a teacher model; open the context with a teacher backend"
+            raise ValueError(msg)
+        return self.teacher
+
+    def require_student(self) -> Student:
+        """Return the student, or fail clearly when the stage was started without one."""
+        if self.student is None:
+            msg = "this stage needs a student model; open the context with a backend"
+            raise ValueError(msg)
+        return self.student
+
+    def require_trainer(self) -> Trainer:
+        """Return the trainer, or fail clearly when the stage was started without one."""
+        if self.trainer is None:
+            msg = "this stage needs a trainer; open the context with a backend"
+            raise ValueError(msg)
+        return self.trainer
+
+    @property
+    def teacher_names(self) -> tuple[str, ...]:
+        """Names the teacher may call itself; chosen answers get the persona's name instead."""
+        own = family_name(self.config.teacher)
+        return () if own == self.config.name else (own,)
+
+
+class StageRecorder:
+    """Counts a stage's generations, tokens, cost and quality, and saves them to the manifest.
+
+    The manifest is saved at most every ``save_interval`` seconds while the stage runs and
+    once at the end; ``wall_seconds`` adds up across resumed sessions.
+    """
+
+    def __init__(
+        self, context: StageContext, stage: str, *, total: int, save_interval: float = 2.0
+    ) -> None:
+        self.context = context
+        self.stage = stage
+        self.total = total
+        self.done = 0
+        self.quality = QualityReport()
+        self._started = time.monotonic()
+        self._last_save = self._started
+        self._save_interval = save_interval
+        entry = context.run.stage(stage)
+        self._wall_before = float(entry.get("wall_seconds", 0.0))
+        self.usage = TokenUsage(**entry.get("usage", {}))
+        self.cost = float(entry.get("cost", 0.0))
+        entry.update(state="running")
+        context.run.event("stage-start", stage=stage)
+        context.run.save_manifest()
+
+    def price(self, purpose: Purpose) -> Price | None:
+        """Return the price of the model serving ``purpose``, if it is remote and priced."""
+        config = self.context.config
+        teacher_side = purpose in {Purpose.EXPAND_QUESTIONS, Purpose.CHOSEN, Purpose.JUDGE}
+        side = "teacher" if teacher_side else "student"
+        if side not in self.context.priced:
+            return None
+        return config.prices.get(config.teacher if teacher_side else config.student)
+
+    def completed(self, completion: Completion, purpose: Purpose) -> None:
+        """Count one generation and report progress."""
+        self.done += 1
+        self.usage += completion.usage
+        price = self.price(purpose)
+        if price is not None:
+            self.cost += (
+                completion.prompt_tokens * price.prefill
+                + completion.completion_tokens * price.sample
+            ) / 1e6
+        self._report()
+        if time.monotonic() - self._last_save >= self._save_interval:
+            self._save(state="running")
+
+    def skipped(self, count: int) -> None:
+        """Count generations already on disk from an earlier session."""
+        self.done += count
+        self._report()
+
+    def say(self, message: str) -> None:
+        """Record a notable line in the event log and pass it to the progress callback."""
+        self.context.run.event("note", stage=self.stage, message=message)
+        self._report(message)
+
+    def _report(self, message: str = "") -> None:
+        if self.context.progress is not None:
+            self.context.progress(
+                Progress(
+                    stage=self.stage, done=self.done, total=max(self.total, self.done),
+                    usage=self.usage, cost=self.cost, message=message,
+                )
+            )  # fmt: skip
+
+    def _save(self, **fields: Any) -> None:
+        now = time.monotonic()
+        self._last_save = now
+        self.context.run.update_stage(
+            self.stage,
+            generations=self.done,
+            wall_seconds=round(self._wall_before + now - self._started, 3),
+            usage=self.usage.to_dict(),
+            cost=round(self.cost, 6),
+            **fields,
+        )
+
+    def finish(self, **fields: Any) -> None:
+        """Mark the stage done, with its quality report (if it filtered) and extra fields."""
+        if self.quality.total:
+            self.context.run.save_section("quality", self.stage, self.quality.to_dict())
+            fields["quality"] = self.quality.summary()
+            self._report(self.quality.summary())
+        self._save(state="done", **fields)
+        self.context.run.event("stage-end", stage=self.stage, **fields)
+
+    def fail(self, error: BaseException) -> None:
+        """Mark the stage failed (or interrupted), keeping what it counted."""
+        state = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        self._save(state=state, error=str(error) or type(error).__name__)
+        self.context.run.event(f"stage-{state}", stage=self.stage, error=str(error))
+
+
+def replay_quality(run: RunDir, stage: str, kept_file: str, report: QualityReport) -> None:
+    """Count rows an earlier session already filtered, from the run files, into ``report``."""
+    for row in run.rows(kept_file):
+        report.count(keep=True, cleaned=[(where, code) for where, code in row.get("cleaned", [])])
+    for row in run.rows(FILTERED):
+        if row.get("stage") == stage:
+            report.count(keep=False, reasons=[(w, c) for w, c in row.get("reasons", [])])

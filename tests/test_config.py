@@ -1,0 +1,89 @@
+"""Run configuration resolves flag > file > environment > preset, and refuses bad input clearly."""
+
+from __future__ import annotations
+
+import pytest
+
+from opencharacter.config import SCALES, RunConfig, family_name, resolve_config
+from opencharacter.errors import ConfigError
+
+
+def test_presets_fill_counts_and_paper_is_the_papers():
+    """The paper preset holds the paper's counts; smoke is tiny."""
+    paper = SCALES["paper"]
+    assert (paper.questions_per_trait, paper.generic_prompts, paper.samples_per_prompt) == (
+        50, 1330, 5,
+    )  # fmt: skip
+    assert (paper.reflections_per_prompt, paper.interactions_per_variant) == (1000, 1000)
+    assert paper.interaction_turns == 10
+    config, layers = resolve_config(flags={"constitution": "pirate", "scale": "smoke"}, environ={})
+    assert config.counts == SCALES["smoke"]
+    assert layers["scale"] == "smoke"
+
+
+def test_flag_beats_file_beats_environment_beats_preset(tmp_path):
+    """Each layer overrides the ones below it, key by key, nested tables included."""
+    path = tmp_path / "run.toml"
+    path.write_text(
+        'constitution = "pirate"\nseed = 3\nconcurrency = 5\n'
+        "[counts]\nsamples_per_prompt = 4\n[dpo]\nbeta = 0.2\n[dpo.lora]\nrank = 8\n",
+        encoding="utf-8",
+    )
+    env = {"OPENCHARACTER_SEED": "9", "OPENCHARACTER_CONCURRENCY": "7",
+           "OPENCHARACTER_TEACHER": "env-teacher"}  # fmt: skip
+    config, layers = resolve_config(flags={"concurrency": 11, "scale": "smoke"}, file=path,
+                                    environ=env)  # fmt: skip
+    assert config.concurrency == 11  # flag
+    assert config.seed == 3  # file over environment
+    assert config.teacher == "env-teacher"  # environment over default
+    assert config.counts.samples_per_prompt == 4  # file over preset
+    assert config.counts.questions_per_trait == SCALES["smoke"].questions_per_trait  # preset
+    assert (config.dpo.beta, config.dpo.lora.rank, config.dpo.nll_coef) == (0.2, 8, 0.1)
+    assert layers["file"]["path"] == str(path)
+    assert layers["environment"]["seed"] == 9
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('constitution = "x"\nsed = 3\n', "unknown setting(s) sed"),
+        ('constitution = "x"\n[counts]\nsamples = 3\n', "[counts]"),
+        ('constitution = "x"\nconcurrency = 0\n', "concurrency"),
+        ("constitution = \n", "invalid TOML"),
+    ],
+)
+def test_bad_config_files_name_the_file_and_the_problem(tmp_path, text, fragment):
+    """A typo, a bad value or broken TOML is a ConfigError naming the file."""
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"bad\.toml") as info:
+        resolve_config(file=path, environ={})
+    assert fragment in str(info.value)
+
+
+def test_environment_numbers_are_checked():
+    """A non-numeric environment value for a number names the variable."""
+    with pytest.raises(ConfigError, match="OPENCHARACTER_SEED"):
+        resolve_config(flags={"constitution": "x"}, environ={"OPENCHARACTER_SEED": "seven"})
+
+
+def test_constitution_is_required_and_scale_must_exist():
+    """Without a constitution, or with an unknown scale, resolution fails clearly."""
+    with pytest.raises(ConfigError, match="no constitution"):
+        resolve_config(environ={})
+    with pytest.raises(ConfigError, match="unknown scale"):
+        resolve_config(flags={"constitution": "x", "scale": "huge"}, environ={})
+
+
+def test_config_round_trips_through_its_dict():
+    """The manifest form of a config resolves back to the same config."""
+    config, _ = resolve_config(flags={"constitution": "pirate", "scale": "half"}, environ={})
+    again, _ = resolve_config(flags=config.to_dict(), environ={})
+    assert again == config
+
+
+def test_persona_name_defaults_to_the_student_family():
+    """The persona is named after the student's family unless set."""
+    assert RunConfig(constitution="x").name == "Qwen"
+    assert RunConfig(constitution="x", assistant_name="Nova").name == "Nova"
+    assert family_name("google/gemma-3-4b-it") == "gemma"

@@ -1,0 +1,175 @@
+"""The pipeline is deterministic, survives faults and kills, and estimates before it spends."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from opencharacter.cli import cli, main
+from opencharacter.config import resolve_config
+from opencharacter.constitution import load_constitution
+from opencharacter.estimate import estimate
+from opencharacter.jsonl import read_jsonl
+
+DATA_FILES = ("prompts", "distill", "reflection", "interaction", "sft_data")
+
+
+def pipeline(run_dir, *extra):
+    """Run the CLI pipeline on the simulated backend at smoke scale."""
+    args = ["pipeline", "sarcasm", "--backend", "simulated", "--scale", "smoke", "--seed", "7",
+            "--run-dir", str(run_dir), *extra]  # fmt: skip
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+def rows(run_dir, name):
+    return list(read_jsonl(Path(run_dir) / f"{name}.jsonl"))
+
+
+def test_same_seed_same_data_other_seed_other_data(tmp_path):
+    """Two runs with one seed write identical rows; another seed writes different text."""
+    for name in ("a", "b"):
+        assert pipeline(tmp_path / name).exit_code == 0
+    for data in DATA_FILES:
+        assert rows(tmp_path / "a", data) == rows(tmp_path / "b", data), data
+    other = CliRunner().invoke(
+        cli,
+        [
+            "pipeline",
+            "sarcasm",
+            "--backend",
+            "simulated",
+            "--scale",
+            "smoke",
+            "--seed",
+            "8",
+            "--run-dir",
+            str(tmp_path / "c"),
+        ],
+    )
+    assert other.exit_code == 0
+    assert rows(tmp_path / "a", "distill") != rows(tmp_path / "c", "distill")
+
+
+def test_transient_failures_are_retried_until_every_row_exists(tmp_path):
+    """With 20% injected transient failures the run completes with exactly the clean run's rows."""
+    assert pipeline(tmp_path / "clean").exit_code == 0
+    result = pipeline(tmp_path / "flaky", "-o", "failure_rate=0.2")
+    assert result.exit_code == 0, result.output
+    for data in DATA_FILES:
+        clean = {r["id"] for r in rows(tmp_path / "clean", data)}
+        assert clean == {r["id"] for r in rows(tmp_path / "flaky", data)}, data
+
+
+def test_permanent_failure_stops_with_a_message_and_saved_state(tmp_path, capsys):
+    """An authentication error stops the stage at once: exit 1, one message, state 'failed'."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["pipeline", "sarcasm", "--backend", "simulated", "--scale", "smoke",
+              "--run-dir", str(tmp_path / "r"), "-o", "fail_permanently=true"])  # fmt: skip
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "401" in err
+    assert "Traceback" not in err
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["stages"]["prompts"]["state"] == "failed"
+
+
+def test_resume_refuses_to_change_what_shapes_the_data(tmp_path):
+    """--resume keeps the run's settings; a new CONSTITUTION or --run-dir is refused."""
+    assert pipeline(tmp_path / "r", "--until", "prompts").exit_code == 0
+    result = CliRunner().invoke(cli, ["pipeline", "pirate", "--resume", str(tmp_path / "r")])
+    assert result.exit_code != 0
+    resumed = CliRunner().invoke(cli, ["pipeline", "--resume", str(tmp_path / "r")])
+    assert resumed.exit_code == 0, resumed.output
+    assert not rows(tmp_path / "r", "distill")  # the run's own --until prompts still holds
+    further = CliRunner().invoke(cli, ["pipeline", "--resume", str(tmp_path / "r"), "--until",
+                                       "sft"])  # fmt: skip
+    assert further.exit_code == 0, further.output
+    assert rows(tmp_path / "r", "sft_data")
+
+
+def test_a_run_directory_holding_another_run_is_refused(tmp_path):
+    """Starting a different run in a used folder fails and points to --resume."""
+    assert pipeline(tmp_path / "r", "--until", "prompts").exit_code == 0
+    result = CliRunner().invoke(cli, ["pipeline", "pirate", "--backend", "simulated",
+                                      "--run-dir", str(tmp_path / "r")])  # fmt: skip
+    assert result.exit_code != 0
+    assert "--resume" in str(result.exception)
+
+
+def test_estimate_counts_the_papers_generations():
+    """At paper scale a 10-trait persona makes (10 x 50 + 1,330) x 5 x 2 distillation answers."""
+    config, _ = resolve_config(flags={"constitution": "sarcasm", "scale": "paper"}, environ={})
+    stages = {s.stage: s for s in estimate(config, load_constitution("sarcasm"))}
+    assert stages["distill"].generations == (10 * 50 + 1330) * 5 * 2
+    assert stages["introspect"].generations == 12 * 1000 + 2 * 1000 * 10
+    assert stages["distill"].cost > 0
+    assert stages["sft"].train_tokens > 0
+    assert list(stages) == ["prompts", "distill", "dpo", "introspect", "sft"]
+
+
+def test_estimate_flag_prints_and_spends_nothing(tmp_path):
+    """--estimate prints per-stage figures and creates no run directory."""
+    result = CliRunner().invoke(cli, ["pipeline", "sarcasm", "--scale", "paper", "--estimate",
+                                      "--run-dir", str(tmp_path / "r")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "distill" in result.output
+    assert "18,300" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_single_stage_commands_work_on_a_run_directory(tmp_path):
+    """`generate` and `train` run one stage each on an existing run."""
+    assert pipeline(tmp_path / "r", "--until", "prompts").exit_code == 0
+    runner = CliRunner()
+    for args in (["generate", "distill"], ["train", "dpo"], ["generate", "introspect"],
+                 ["train", "sft"]):  # fmt: skip
+        result = runner.invoke(cli, [*args, str(tmp_path / "r")], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    assert "sft checkpoint: simulated://" in result.output
+
+
+KILLS = 10
+
+
+def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path):
+    """A run killed with SIGKILL 10 times and resumed ends with exactly an unkilled run's rows."""
+    command = [sys.executable, "-m", "opencharacter", "pipeline", "sarcasm", "--backend",
+               "simulated", "--scale", "smoke", "--seed", "7", "-o", "latency_ms=150",
+               "--concurrency", "4"]  # fmt: skip
+    subprocess.run([*command, "--run-dir", str(tmp_path / "clean")], check=True,
+                   capture_output=True)  # fmt: skip
+    victim = tmp_path / "killed"
+    rng = random.Random(int(os.environ.get("KILL_TEST_SEED", "1")))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    started = [*command, "--run-dir", str(victim)]
+    mid_run = 0
+    for _ in range(KILLS):
+        proc = subprocess.Popen(started, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=env)  # fmt: skip
+        time.sleep(rng.uniform(0.4, 0.9))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        events = [e["event"] for e in read_jsonl(victim / "events.jsonl")]
+        mid_run += "pipeline-end" not in events
+        if (victim / "manifest.json").exists():
+            started = [sys.executable, "-m", "opencharacter", "pipeline", "--resume", str(victim)]
+    assert mid_run >= KILLS // 2, "most kills should land while the run is working"
+    subprocess.run(started, check=True, capture_output=True, env=env)
+    for data in (*DATA_FILES, "distill_completions", "interaction_turns"):
+        clean = [r["id"] for r in rows(tmp_path / "clean", data)]
+        resumed = [r["id"] for r in rows(victim, data)]
+        assert len(resumed) == len(set(resumed)), f"{data}: a row was written twice"
+        assert sorted(resumed) == sorted(clean), f"{data}: rows differ from the unkilled run"
+    for data in ("distill", "reflection", "interaction"):
+        by_id = {r["id"]: r for r in rows(tmp_path / "clean", data)}
+        assert by_id, data
+        assert all(row == by_id[row["id"]] for row in rows(victim, data)), data
