@@ -19,6 +19,7 @@ from opencharacter.config import resolve_config
 from opencharacter.constitution import load_constitution
 from opencharacter.estimate import estimate
 from opencharacter.jsonl import read_jsonl
+from opencharacter.stages.prompts import load_generic_prompts
 
 DATA_FILES = ("prompts", "distill", "reflection", "interaction", "sft_data")
 
@@ -173,3 +174,32 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path):
         by_id = {r["id"]: r for r in rows(tmp_path / "clean", data)}
         assert by_id, data
         assert all(row == by_id[row["id"]] for row in rows(victim, data)), data
+
+
+def test_ctrl_c_saves_state_and_exits_130(tmp_path):
+    """SIGINT mid-stage marks the stage interrupted in the manifest and exits with 130."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "opencharacter", "pipeline", "sarcasm", "--backend", "simulated",
+         "--scale", "smoke", "-o", "latency_ms=200", "--concurrency", "2", "--run-dir",
+         str(tmp_path / "r")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    states = {name: stage["state"] for name, stage in manifest["stages"].items()}
+    assert "interrupted" in states.values(), states
+
+
+def test_generic_prompts_come_from_a_user_file(tmp_path):
+    """A JSONL or text file of generic prompts replaces the built-in set."""
+    jsonl = tmp_path / "lima.jsonl"
+    jsonl.write_text('{"conversations": ["First turn?", "reply"]}\n{"prompt": "Second?"}\n'
+                     '{"messages": [{"role": "user", "content": "Third?"}]}\n')  # fmt: skip
+    assert list(load_generic_prompts(str(jsonl))) == ["First turn?", "Second?", "Third?"]
+    text = tmp_path / "prompts.txt"
+    text.write_text("One?\n\nTwo.\n")
+    assert list(load_generic_prompts(str(text))) == ["One?", "Two."]
+    assert len(load_generic_prompts(None)) >= 300
