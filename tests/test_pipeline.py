@@ -123,7 +123,7 @@ def test_estimate_flag_prints_and_spends_nothing(tmp_path):
                                       "--run-dir", str(tmp_path / "r")])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "distill" in result.output
-    assert "18,300" in result.output
+    assert "18,300" in result.output  # distill requests at paper scale
     assert not (tmp_path / "r").exists()
 
 

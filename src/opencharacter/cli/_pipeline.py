@@ -74,21 +74,28 @@ def _options(pairs: tuple[str, ...]) -> dict[str, str]:
     return options
 
 
+def _short(tokens: int) -> str:
+    """Return a token count compactly: 950, 14.6k, 9.1M."""
+    for unit, size in (("M", 1e6), ("k", 1e3)):
+        if tokens >= size:
+            return f"{tokens / size:.1f}{unit}"
+    return str(tokens)
+
+
 def _print_estimate(config: Any) -> None:
     rows = estimate(config, load_constitution(config.constitution))
     latency = config.backend_options.get("latency_ms")
     assumed = f"{float(latency) / 1000:g}" if latency else f"{ASSUMED_LATENCY_S:g}"
     table = Table(title=f"estimate: {config.constitution} at scale {config.scale}, "
                   f"concurrency {config.concurrency}, {assumed} s per request")  # fmt: skip
-    for column in ("stage", "generations", "prompt tok", "completion tok", "train tok", "cost",
-                   "time"):  # fmt: skip
+    for column in ("stage", "requests", "tokens in", "tokens out", "trained", "cost", "time"):
         table.add_column(column, justify="left" if column == "stage" else "right")
     total = 0.0
     for row in rows:
         cost = "unknown" if row.cost is None else f"${row.cost:,.2f}"
         total += row.cost or 0.0
-        table.add_row(row.stage, f"{row.generations:,}", f"{row.prompt_tokens:,}",
-                      f"{row.completion_tokens:,}", f"{row.train_tokens:,}", cost,
+        table.add_row(row.stage, f"{row.generations:,}", _short(row.prompt_tokens),
+                      _short(row.completion_tokens), _short(row.train_tokens), cost,
                       f"{row.seconds / 60:,.1f} min")  # fmt: skip
     console.print(table)
     console.print(f"total at listed prices: ${total:,.2f} (prices: config 'prices'; defaults "
