@@ -207,3 +207,25 @@ def test_a_stage_without_its_input_says_what_to_run_first(tmp_path, stage):
     context = make_context(tmp_path)
     with context.run, pytest.raises(ValueError, match="first"):
         stage(context)
+
+
+def test_filters_can_be_turned_off_and_the_manifest_says_so(tmp_path):
+    """With filters off even degenerate answers pass, and the empty chains are recorded."""
+    context = make_context(tmp_path, filters=False, backend_options={"degenerate_rate": "1.0"})
+    with context.run:
+        run_prompts(context)
+        summary = run_distill(context)
+        recorded = context.run.manifest["filters"]
+    assert summary["shortfall"] == 0
+    assert recorded["distill-chosen"]["steps"] == []
+
+
+def test_the_manifest_records_the_filter_chains_used(tmp_path):
+    """Each filtering stage records its chain, step by step."""
+    context = make_context(tmp_path)
+    with context.run:
+        run_prompts(context)
+        run_distill(context)
+        recorded = context.run.manifest["filters"]
+    assert [s["filter"] for s in recorded["distill-chosen"]["steps"]][-1] == "disclosure"
+    assert "identity" not in [s["filter"] for s in recorded["distill-rejected"]["steps"]]

@@ -156,6 +156,8 @@ class RunConfig:
         sampling: sampling settings and token limits.
         generic_source: where generic prompts come from: a JSONL or text file, a Hugging Face
             dataset name (needs ``datasets`` and the Hub), or ``None`` for the built-in set.
+        filters: apply the data-quality filters of :mod:`opencharacter.filters` (default). The
+            demo turns them off: a random tiny model writes nonsense every filter would drop.
         top_up_rounds: extra rounds of distillation for prompts whose pairs were filtered out.
         max_attempts: tries per request before a transient error stops the stage.
         retry_base_delay: seconds before the first retry; doubled each time, with jitter.
@@ -179,6 +181,7 @@ class RunConfig:
     seed: int = attrs.field(default=0, validator=v.instance_of(int))
     sampling: Sampling = attrs.field(factory=Sampling)
     generic_source: str | None = None
+    filters: bool = attrs.field(default=True, validator=v.instance_of(bool))
     top_up_rounds: int = attrs.field(default=2, validator=_count)
     max_attempts: int = attrs.field(default=8, validator=v.ge(1))
     retry_base_delay: float = attrs.field(default=1.0, converter=float, validator=v.ge(0.0))

@@ -10,7 +10,7 @@ import attrs
 
 from opencharacter.config import Price, RunConfig, family_name
 from opencharacter.constitution import Constitution
-from opencharacter.filters import QualityReport
+from opencharacter.filters import FilterChain, QualityReport
 from opencharacter.protocols import Student, Teacher, Trainer
 from opencharacter.runstore import FILTERED, RunDir
 from opencharacter.stages._engine import Dispatcher, RetryPolicy
@@ -105,6 +105,21 @@ class StageContext:
             msg = "this stage needs a trainer; open the context with a backend"
             raise ValueError(msg)
         return self.trainer
+
+    def chain(self, stage: str) -> FilterChain:
+        """Return the filter chain of ``stage`` (empty when the run turned filters off).
+
+        The chain is recorded under ``stages.<stage>.filters`` in the manifest, so a run says
+        exactly how its data was filtered.
+        """
+        if self.config.filters:
+            chain = FilterChain.for_stage(
+                stage, teacher_names=self.teacher_names, student_name=self.config.name
+            )
+        else:
+            chain = FilterChain([], stage=stage)
+        self.run.manifest.setdefault("filters", {})[stage] = chain.to_dict()
+        return chain
 
     @property
     def teacher_names(self) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from opencharacter.filters import Chains, dpo_chains, filter_row
+from opencharacter.filters import Chains, filter_row
 from opencharacter.runstore import FILTERED
 from opencharacter.stages import texts
 from opencharacter.stages._context import StageContext, StageRecorder, replay_quality
@@ -54,7 +54,10 @@ def run_distill(context: StageContext) -> dict[str, Any]:
     recorder = StageRecorder(context, STAGE, total=2 * target)
     replay_quality(run, STAGE, STAGE, recorder.quality)
     recorder.skipped(sum(len(h) for h in halves.values()))
-    chains = dpo_chains(teacher_names=context.teacher_names, student_name=config.name)
+    chains = {
+        "chosen": context.chain("distill-chosen"),
+        "rejected": context.chain("distill-rejected"),
+    }
     job = _Distill(context, recorder, halves, finished, chains)
     by_id = {p["id"]: p for p in prompts}
     for pid, pair_halves in list(halves.items()):

@@ -87,12 +87,8 @@ class _Introspect:
         name, constitution = context.config.name, context.constitution
         self.reflection_system = texts.reflection_system_prompt(name, constitution)
         self.systems = {v: texts.interaction_system_prompt(name, constitution, v) for v in VARIANTS}
-        self.reflection_chain = FilterChain.for_stage(
-            "reflection", teacher_names=context.teacher_names, student_name=name
-        )
-        self.turn_chain = FilterChain.for_stage(
-            "interaction", teacher_names=context.teacher_names, student_name=name
-        )
+        self.reflection_chain = context.chain("reflection")
+        self.turn_chain = context.chain("interaction")
 
     async def run(self) -> None:
         dpo = self.context.run.checkpoint("dpo")

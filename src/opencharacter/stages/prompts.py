@@ -259,7 +259,7 @@ def _first_turn(row: dict[str, Any]) -> str | None:
 
 def _from_hub(name: str) -> list[str]:
     try:
-        import datasets  # type: ignore[import-not-found]  # noqa: PLC0415 - optional, heavy
+        import datasets  # noqa: PLC0415 - optional and heavy: only for a Hub dataset name
     except ImportError as exc:
         msg = (
             f"generic prompts from the Hugging Face dataset {name!r} need the 'datasets' "
