@@ -17,29 +17,39 @@ nox.options.error_on_missing_interpreters = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PLUGINS = ("backends/tinker", "backends/local")
+# Installed before anything that depends on torch: on CPU-only machines this version resolves to
+# a local CPU wheel, and every later install reuses it instead of pulling CUDA builds.
+TORCH = "torch==2.13.0"
 
 
-def install_project(session: nox.Session, *groups: str) -> None:
-    """Install the core, the backend plugins' registrations and the named dependency groups."""
+def install_project(session: nox.Session, *groups: str, local: bool = False) -> None:
+    """Install the core, the backend plugins and the named dependency groups.
+
+    The plugins register through entry points exactly as third parties do. Without ``local``
+    only their registrations are installed (enough for the core's tests); with it the local
+    backend comes with its frameworks (torch, transformers, peft, trl, datasets, accelerate).
+    """
+    if local:
+        session.install(TORCH)
     session.install(
         ".", *(dep for g in groups for dep in nox.project.dependency_groups(PYPROJECT, g))
     )
-    # The plugins register through entry points exactly as third parties do. Their heavy
-    # dependencies are not needed to test the core; the backend sessions install them.
     session.install("--no-deps", *PLUGINS)
+    if local:
+        session.install("./backends/local")
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The default test suite (slow tests excluded)."""
-    install_project(session, "test")
+    """The default suite: the core, and the local backend end to end on a tiny model (CPU)."""
+    install_project(session, "test", local=True)
     session.run("pytest", *session.posargs)
 
 
 @nox.session(default=False)
 def slow(session: nox.Session) -> None:
     """Only the tests marked slow."""
-    install_project(session, "test")
+    install_project(session, "test", local=True)
     session.run("pytest", "-m", "slow", *session.posargs)
 
 

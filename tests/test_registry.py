@@ -7,6 +7,7 @@ import importlib
 import subprocess
 import sys
 import warnings
+from typing import Literal
 
 import attrs
 import pytest
@@ -143,14 +144,19 @@ class _Options:
     flag: bool = False
     name: str = "n"
     limit: int | None = None
+    engine: Literal["vllm", "transformers"] = "vllm"
 
 
 def test_string_options_convert_to_field_types():
     """Command-line strings become ints, floats, bools and optionals per the factory's fields."""
     converted = coerce_options(
-        _Options, {"count": "3", "rate": "0.25", "flag": "yes", "limit": "none"}, "t"
+        _Options,
+        {"count": "3", "rate": "0.25", "flag": "yes", "limit": "none", "engine": "transformers"},
+        "t",
     )
-    assert converted == {"count": 3, "rate": 0.25, "flag": True, "limit": None}
+    assert converted == {
+        "count": 3, "rate": 0.25, "flag": True, "limit": None, "engine": "transformers"
+    }  # fmt: skip
     assert _Options(**converted).count == 3
 
 
@@ -160,6 +166,7 @@ def test_string_options_convert_to_field_types():
         ({"cuont": "3"}, "Unknown option"),
         ({"count": "three"}, "not a valid int"),
         ({"flag": "maybe"}, "not a valid bool"),
+        ({"engine": "tgi"}, "must be one of"),
     ],
 )
 def test_bad_options_are_config_errors(options, fragment):

@@ -211,7 +211,8 @@ def coerce_options(factory: object, options: dict[str, Any], backend: str) -> di
 
     Command-line options arrive as strings (``-o latency_ms=20``). For a factory that is an
     attrs class, unknown names are refused with the list of valid ones, and each string is
-    converted to its field's type (int, float, bool, str, or an optional of those). Other
+    converted to its field's type (int, float, bool, str, a Literal's choices, or an optional
+    of those). Other
     factories receive the options unchanged.
 
     Raises:
@@ -235,6 +236,12 @@ def coerce_options(factory: object, options: dict[str, Any], backend: str) -> di
 def _convert(value: Any, hint: Any, key: str, backend: str) -> Any:
     if not isinstance(value, str):
         return value
+    if typing.get_origin(hint) is typing.Literal:
+        choices = typing.get_args(hint)
+        if value in choices:
+            return value
+        msg = f"Option {key}={value!r} for backend {backend!r} must be one of {list(choices)}."
+        raise ConfigError(msg)
     kinds = [a for a in typing.get_args(hint) if a is not type(None)] if _is_union(hint) else [hint]
     if type(None) in typing.get_args(hint) and value.lower() in {"none", "null", ""}:
         return None

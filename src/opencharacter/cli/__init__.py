@@ -7,7 +7,9 @@ exit 1; Ctrl-C exits 130 once the command has saved its state; ``--debug`` shows
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 import click
@@ -16,6 +18,7 @@ from rich.logging import RichHandler
 
 from opencharacter.cli._backends import backends
 from opencharacter.cli._constitution import constitution
+from opencharacter.cli._demo import demo
 from opencharacter.cli._filter import filter_
 from opencharacter.cli._pipeline import generate, pipeline, train
 from opencharacter.errors import OpenCharacterError
@@ -35,10 +38,24 @@ stderr = Console(stderr=True)
 def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
     """Train the character of an AI assistant from a constitution."""
     ctx.obj = {"debug": debug}
+    if not verbose:
+        quiet_frameworks()
     level = logging.WARNING - 10 * min(verbose, 2)
     handler = RichHandler(console=stderr, show_path=debug, rich_tracebacks=debug)
     handler.addFilter(RedactingFilter())
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
+
+
+def quiet_frameworks() -> None:
+    """Keep the frameworks a backend loads from drawing progress bars over ours.
+
+    Only the command line does this; the library never configures logging or warnings.
+    """
+    for variable in ("HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS"):
+        os.environ.setdefault(variable, "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft|trl)\b")
 
 
 cli.add_command(backends)
@@ -47,6 +64,7 @@ cli.add_command(filter_)
 cli.add_command(pipeline)
 cli.add_command(generate)
 cli.add_command(train)
+cli.add_command(demo)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

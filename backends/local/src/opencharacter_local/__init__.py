@@ -1,7 +1,8 @@
 """The ``local`` backend plugin: character training on one's own GPUs (or CPU for tiny models).
 
-This module is the cheap registration the entry point points at; it imports no framework.
-The implementation module named by :data:`SPEC`'s factory arrives with the local backend issue.
+This module is the cheap registration the entry point points at; it imports no framework. The
+backend itself (:mod:`opencharacter_local.backend`) samples with vLLM when installed, else
+transformers, and trains with TRL on a peft LoRA.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ SPEC = BackendSpec(
     description="This machine: vLLM or transformers sampling, TRL DPO/SFT on a LoRA (peft).",
     factory="opencharacter_local.backend:LocalBackend",
     requires=("torch", "transformers", "peft", "trl", "datasets", "accelerate"),
-    install='pip install "opencharacter[local]"',
+    install='pip install "opencharacter[local]" (from a clone: pip install ./backends/local)',
 )
 
 __all__ = ["SPEC"]

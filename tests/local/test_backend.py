@@ -1,0 +1,47 @@
+"""The local backend loads through the registry and runs the whole pipeline on a tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
+
+from click.testing import CliRunner  # noqa: E402 - after the importorskip guard
+
+from opencharacter.cli import cli  # noqa: E402
+from opencharacter.protocols import Backend, Student, Teacher, Trainer  # noqa: E402
+from opencharacter.registry import get_backend_spec, load_backend  # noqa: E402
+
+
+def test_registry_loads_the_local_backend_with_options():
+    """`local` is ready here, builds from string options and satisfies the protocols."""
+    assert get_backend_spec("local").check().ready
+    backend = load_backend("local", {"engine": "transformers", "device": "cpu",
+                                     "max_batch_size": "8"})  # fmt: skip
+    assert isinstance(backend, Backend)
+    assert isinstance(backend.teacher("opencharacter/tiny-qwen3"), Teacher)
+    assert isinstance(backend.student("opencharacter/tiny-qwen3"), Student)
+    assert isinstance(backend.trainer(), Trainer)
+    assert backend.capabilities.trains_weights
+
+
+def test_demo_runs_every_stage_and_leaves_real_adapters(tmp_path, monkeypatch):
+    """`opencharacter demo` runs prompts to SFT on CPU and writes loadable PEFT adapters."""
+    monkeypatch.setenv("OPENCHARACTER_CACHE", str(tmp_path / "cache"))
+    run_dir = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", "--run-dir", str(run_dir)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "writes nonsense" in result.output
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert {"prompts", "distill", "dpo", "introspect", "sft"} <= set(manifest["stages"])
+    assert all(stage["state"] == "done" for stage in manifest["stages"].values())
+    sft = manifest["checkpoints"]["sft"]
+    assert sft["parent"] == manifest["checkpoints"]["dpo"]["uri"]
+    for kind in ("dpo", "sft"):
+        adapter = run_dir / kind / "adapter"
+        assert (adapter / "adapter_config.json").exists()
+        assert (adapter / "adapter_model.safetensors").exists()
+    assert sft["meta"]["base_weights"]  # stacked on the DPO-merged weights, as the paper
