@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from opencharacter.cli import cli, main
 from opencharacter.constitution import builtin_names, load_constitution
+from opencharacter.errors import MissingDependencyError
 
 DATA = Path(__file__).parent / "data" / "constitutions"
 
@@ -133,3 +134,15 @@ def test_keyboard_interrupt_exits_130(monkeypatch, capsys):
     monkeypatch.setattr("opencharacter.cli._constitution.load_constitution", interrupted)
     code, _ = run_main(["constitution", "show", "sarcasm"], capsys)
     assert code == 130
+
+
+def test_error_messages_keep_their_square_brackets(capsys, monkeypatch):
+    """An error naming an extra such as "opencharacter[local]" is printed as written."""
+
+    def missing(*_args, **_kwargs):
+        raise MissingDependencyError('run: pip install "opencharacter[local]"')
+
+    monkeypatch.setattr("opencharacter.cli._constitution.load_constitution", missing)
+    code, out = run_main(["constitution", "show", "sarcasm"], capsys)
+    assert code == 1
+    assert 'pip install "opencharacter[local]"' in out.err.replace("\n", "")

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from opencharacter.cli._backends import backends
 from opencharacter.cli._constitution import constitution
@@ -81,6 +82,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     except OpenCharacterError as exc:
         if "--debug" in args:
             raise
-        stderr.print(f"[bold red]error:[/bold red] {exc}", highlight=False, markup=True)
+        stderr.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
         code = EXIT_USER_ERROR
     sys.exit(code if isinstance(code, int) else 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from opencharacter.registry import DEFAULT_BACKEND, available_backends
@@ -21,7 +22,7 @@ def backends() -> None:
         table.add_row(
             label,
             "[green]yes[/green]" if readiness.ready else "[red]no[/red]",
-            spec.description,
-            "\n".join(readiness.problems),
+            escape(spec.description),
+            escape("\n".join(readiness.problems)),
         )
     Console().print(table)

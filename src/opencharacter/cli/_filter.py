@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from opencharacter.filters import Chains, FilterChain, QualityReport, dpo_chains, filter_rows
 from opencharacter.filters.drift import drift_report, learn_markers
@@ -119,4 +120,4 @@ def _print_report(quality: QualityReport, answers: list[str], contrast: list[str
             f"{balance.last_density:.2f} at the end"
         )
     for warning in drift.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}")

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -48,7 +49,7 @@ def progress_display() -> Iterator[Any]:
 
     def update(event: StageProgress) -> None:
         if event.message:
-            bars.console.print(f"[cyan]{event.stage}[/cyan] {event.message}")
+            bars.console.print(f"[cyan]{event.stage}[/cyan] {escape(event.message)}")
         task = tasks.get(event.stage)
         if task is None:
             task = tasks[event.stage] = bars.add_task(
