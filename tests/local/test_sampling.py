@@ -9,36 +9,32 @@ import pytest
 
 pytest.importorskip("torch")
 
-import torch
 from opencharacter_local.sampling import (
     EngineCache,
     LocalSampler,
     TransformersEngine,
 )
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import PeftModel
+
+# The sampler contract of tests/local/contract.py, collected and run here on transformers.
+from tests.local.contract import (
+    collect,
+    request,
+    test_a_prompt_longer_than_the_context_is_refused_for_good,  # noqa: F401
+    test_a_stop_string_ends_the_text_and_is_removed,  # noqa: F401
+    test_max_tokens_reached_finishes_with_length,  # noqa: F401
+    test_one_well_formed_completion_per_request_in_order,  # noqa: F401
+    test_seeded_requests_repeat_exactly_whatever_their_batch,  # noqa: F401
+    test_top_k_of_one_samples_greedily,  # noqa: F401
+)
 from transformers import AutoModelForCausalLM
 
 from opencharacter.errors import PermanentBackendError
 from opencharacter.protocols import Student
-from opencharacter.types import Checkpoint, GenerationRequest, SamplingParams
+from opencharacter.types import Checkpoint, GenerationRequest
 
 # PEFT reads a property transformers 5 deprecated; nothing on our side can avoid the warning.
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated")
-
-
-def request(i, words=1, **params):
-    messages = [
-        {"role": "system", "content": "You are kind."},
-        {"role": "user", "content": f"Hello! How are you, friend number {i}?" + " Hi" * words},
-    ]
-    return GenerationRequest(id=f"r{i}", messages=messages, params=SamplingParams(**params))
-
-
-def collect(sampler, requests):
-    async def main():
-        return [c async for c in sampler.generate(requests)]
-
-    return asyncio.run(main())
 
 
 class CountingEngine(TransformersEngine):
@@ -56,77 +52,18 @@ def engine(tiny_model_dir):
     return TransformersEngine(str(tiny_model_dir), device="cpu")
 
 
-@pytest.fixture(scope="module")
-def adapter_dir(tiny_model_dir, tmp_path_factory):
-    """A LoRA with random B weights, so unlike a fresh adapter it changes the outputs."""
-    config = LoraConfig(r=8, target_modules="all-linear", init_lora_weights=False)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir), config)
-    folder = tmp_path_factory.mktemp("adapter")
-    model.save_pretrained(folder)
-    return folder
+@pytest.fixture
+def served_model(tiny_model_dir):
+    return str(tiny_model_dir)
+
+
+@pytest.fixture
+def context_length():
+    return 8192
 
 
 def checkpoint(uri, **meta):
     return Checkpoint(backend="local", base_model="tiny", uri=str(uri), kind="dpo", meta=meta)
-
-
-def test_one_well_formed_completion_per_request_in_order(engine, tiny_model_dir):
-    """Every request gets a completion with its id, positive token counts and the model name."""
-    requests = [request(i, max_tokens=12, seed=i) for i in range(5)]
-    completions = engine.generate(requests)
-    assert [c.request_id for c in completions] == [r.id for r in requests]
-    for completion in completions:
-        assert completion.prompt_tokens > 10
-        assert 0 < completion.completion_tokens <= 12
-        assert completion.finish_reason in {"stop", "length"}
-        assert completion.model == str(tiny_model_dir)
-
-
-def test_max_tokens_reached_finishes_with_length(engine):
-    """A completion cut at ``max_tokens`` says ``length`` and counts exactly that many tokens."""
-    # The random tiny model answers greedily with newlines and never ends its turn.
-    (completion,) = engine.generate([request(0, max_tokens=3, temperature=0)])
-    assert (completion.finish_reason, completion.completion_tokens) == ("length", 3)
-
-
-def test_a_stop_string_ends_the_text_and_is_removed(engine):
-    """Generation stops at a stop string, which the text leaves out, and says ``stop``."""
-    (free,) = engine.generate([request(0, max_tokens=40, seed=5)])
-    assert len(free.text) > 8
-    stop = free.text[6:8]
-    (stopped,) = engine.generate([request(0, max_tokens=40, seed=5, stop=[stop])])
-    assert stopped.finish_reason == "stop"
-    assert stopped.text == free.text[: free.text.index(stop)]
-    assert stopped.completion_tokens <= free.completion_tokens
-
-
-def test_seeded_requests_repeat_exactly_whatever_their_batch(engine):
-    """A seeded request gives the same text alone, in a batch, and in another call."""
-    alone = engine.generate([request(0, max_tokens=24, seed=11)])[0].text
-    # Longer batch mates pad the request on the left, which must not change its text.
-    batch = [request(1, 9, max_tokens=24, seed=3), request(0, max_tokens=24, seed=11)]
-    batch += [request(2, 30, max_tokens=24)]
-    assert engine.generate(batch)[1].text == alone
-    assert engine.generate(batch[::-1])[1].text == alone
-    texts = {engine.generate([request(0, max_tokens=24, seed=s)])[0].text for s in range(4)}
-    assert len(texts) > 1
-
-
-def test_top_k_of_one_samples_greedily(engine):
-    """Sampling honours ``top_k``: keeping one candidate gives the greedy text for any seed."""
-    (greedy,) = engine.generate([request(0, max_tokens=12, temperature=0)])
-    sampled = engine.generate([request(0, max_tokens=12, top_k=1, seed=s) for s in range(3)])
-    assert {c.text for c in sampled} == {greedy.text}
-
-
-def test_a_prompt_longer_than_the_context_is_refused_for_good(engine):
-    """A prompt that fills the context raises a permanent error naming the request."""
-    huge = GenerationRequest(id="huge", messages=[{"role": "user", "content": "hello " * 8300}])
-    with pytest.raises(PermanentBackendError, match="8192") as caught:
-        engine.generate([request(0, max_tokens=4), huge])
-    assert caught.value.request_id == "huge"
 
 
 def test_concurrent_callers_share_engine_batches(tiny_model_dir):
