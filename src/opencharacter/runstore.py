@@ -281,6 +281,21 @@ class RunDir:
         self.close()
 
 
+def read_manifest(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Return a run's manifest without taking its lock, for readers beside the writing process.
+
+    The writer replaces the manifest atomically, so this is always one consistent version.
+
+    Raises:
+        DataError: ``run_dir`` is not a run directory, or its manifest is unreadable.
+    """
+    path = Path(run_dir) / MANIFEST
+    if not path.exists():
+        msg = f"{run_dir} is not a run directory (no {MANIFEST}); check the path"
+        raise DataError(msg)
+    return _read_manifest(path)
+
+
 def _acquire_lock(path: Path) -> IO[str]:
     """Take the run's exclusive lock; the OS releases it if the process dies, even by kill -9."""
     handle = (path / ".lock").open("a+", encoding="utf-8")

@@ -167,6 +167,25 @@ def test_sft_arguments_train_every_assistant_turn(tmp_path: Path) -> None:
     assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (4, 8)
 
 
+@pytest.mark.parametrize(
+    ("processes", "micro", "accumulation", "steps"),
+    [(1, 2, 16, 32), (4, 2, 4, 32), (3, 2, 6, 28), (64, 1, 1, 16)],
+)
+def test_processes_share_the_batch_instead_of_multiplying_it(
+    tmp_path: Path, processes: int, micro: int, accumulation: int, steps: int
+) -> None:
+    """Micro-batch x accumulation x processes is the config's 32, rounded up where it must be.
+
+    On 3 processes the batch is 36 (28 steps for 1,000 pairs); on 64 it cannot be under 64.
+    """
+    args = dpo_arguments(DPOConfig(), tmp_path, examples=1000, processes=processes)
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (
+        micro,
+        accumulation,
+    )
+    assert args.warmup_steps == round(steps * 0.1)
+
+
 @pytest.mark.parametrize("schedule", ["cosine", "linear", "constant"])
 def test_schedule_warms_up_then_decays_to_the_floor(tmp_path: Path, schedule: str) -> None:
     """The scheduler TRL builds from our config ends at min_lr_ratio x peak (constant stays)."""

@@ -28,7 +28,7 @@ from opencharacter.redact import RedactingFilter
 EXIT_USER_ERROR = 1
 EXIT_INTERRUPTED = 130
 
-stderr = Console(stderr=True)
+stderr = Console(stderr=True, soft_wrap=True)  # errors stay one greppable line in logs
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

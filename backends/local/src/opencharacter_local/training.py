@@ -16,6 +16,11 @@ Calling a stage again with the same ``output_dir`` returns the finished checkpoi
 training, or resumes from the newest ``trainer/checkpoint-*``. The trainer folder (adapter,
 optimiser and scheduler state) is deleted once the adapter is final.
 
+Under a multi-process launch (one process per GPU, see :mod:`opencharacter_local.launch`) rank 0
+makes every decision and writes every file above; each stage call becomes a
+:class:`TrainingJob` that rank 0 sends to the other ranks, which train their share of each
+batch in :meth:`LocalTrainer.follow`.
+
 Importing this module loads torch, transformers, peft and TRL (a few seconds); the plugin's
 registration in ``opencharacter_local`` stays free of them.
 """
@@ -29,6 +34,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import torch
 import trl
 from datasets import Dataset
@@ -36,7 +42,6 @@ from peft import LoraConfig, PeftModel
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
-    PreTrainedModel,
     PreTrainedTokenizerBase,
     PrinterCallback,
     TrainerCallback,
@@ -55,6 +60,7 @@ from opencharacter.types import (
     stable_id,
     to_dicts,
 )
+from opencharacter_local import distributed
 from opencharacter_local.tiny import resolve_model
 
 DEFAULT_MICRO_BATCH_SIZE = 2
@@ -90,6 +96,7 @@ def dpo_arguments(
     micro_batch_size: int | None = None,
     device: str = "cpu",
     save_steps: int = 50,
+    processes: int = 1,
 ) -> trl.DPOConfig:
     """Return TRL's DPO settings for our config: sigmoid DPO plus the paper's NLL term.
 
@@ -105,12 +112,15 @@ def dpo_arguments(
         micro_batch_size: pairs per forward pass unless ``config.micro_batch_size`` is set.
         device: ``"cpu"`` trains in fp32; anything else in bf16.
         save_steps: optimiser steps between resumable checkpoints.
+        processes: data-parallel processes (GPUs) sharing each batch.
 
     Returns:
         The ``trl.DPOConfig`` to train with.
     """
     return trl.DPOConfig(
-        **_shared_arguments(config, output_dir, examples, micro_batch_size, device, save_steps),
+        **_shared_arguments(
+            config, output_dir, examples, micro_batch_size, device, save_steps, processes
+        ),
         beta=config.beta,
         loss_type=["sigmoid", "sft"],
         loss_weights=[1.0, config.nll_coef],
@@ -126,6 +136,7 @@ def sft_arguments(
     micro_batch_size: int | None = None,
     device: str = "cpu",
     save_steps: int = 50,
+    processes: int = 1,
 ) -> trl.SFTConfig:
     """Return TRL's SFT settings for our config: loss on every assistant turn.
 
@@ -139,7 +150,9 @@ def sft_arguments(
         The ``trl.SFTConfig`` to train with.
     """
     return trl.SFTConfig(
-        **_shared_arguments(config, output_dir, examples, micro_batch_size, device, save_steps),
+        **_shared_arguments(
+            config, output_dir, examples, micro_batch_size, device, save_steps, processes
+        ),
         assistant_only_loss=True,
         max_length=config.max_length,
     )
@@ -152,17 +165,19 @@ def _shared_arguments(  # noqa: PLR0917 - private; the public wrappers take keyw
     micro_batch_size: int | None,
     device: str,
     save_steps: int,
+    processes: int,
 ) -> dict[str, Any]:
     """Map the optimiser, schedule and batching settings both stages share.
 
-    Warmup is a whole number of steps, rounded as in :func:`opencharacter.training.learning_rate_at`
-    so every backend warms up alike (and ``warmup_ratio``, gone from transformers 5, is not needed).
+    ``batch_size`` is reached as micro-batch x accumulation x processes, rounded up where it
+    does not divide; each process sees ``1/processes`` of the examples. Warmup is a whole number
+    of steps, rounded as in :func:`opencharacter.training.learning_rate_at` so every backend
+    warms up alike (and ``warmup_ratio``, gone from transformers 5, is not needed).
     """
-    micro = min(
-        config.micro_batch_size or micro_batch_size or DEFAULT_MICRO_BATCH_SIZE, config.batch_size
-    )
-    accumulation = -(-config.batch_size // micro)
-    steps = _optimizer_steps(examples, micro, accumulation, config.epochs)
+    requested = config.micro_batch_size or micro_batch_size or DEFAULT_MICRO_BATCH_SIZE
+    micro = max(min(requested, config.batch_size // processes), 1)
+    accumulation = -(-config.batch_size // (micro * processes))
+    steps = _optimizer_steps(-(-examples // processes), micro, accumulation, config.epochs)
     warmup = round(steps * config.warmup_ratio)
     on_cpu = device == "cpu"
     return {
@@ -184,6 +199,7 @@ def _shared_arguments(  # noqa: PLR0917 - private; the public wrappers take keyw
         "save_strategy": "steps",
         "save_steps": save_steps,
         "save_total_limit": 1,
+        "ddp_find_unused_parameters": False,  # every LoRA weight is used in each forward pass
         "use_cpu": on_cpu,
         "bf16": not on_cpu,
         _CHECKPOINTING: False,
@@ -209,6 +225,35 @@ def _schedule(config: DPOConfig | SFTConfig, steps: int, warmup: int) -> dict[st
     return {"lr_scheduler_type": "constant_with_warmup"}
 
 
+@attrs.frozen
+class TrainingJob:
+    """One stage's training as plain data, the same on every rank of a multi-process launch.
+
+    Rank 0 decides everything that touches the run directory (which rows fit, the merged
+    starting weights, the trainer checkpoint to resume) and sends the job; every rank then trains
+    from it alike.
+
+    Attributes:
+        kind: ``"dpo"`` (``rows`` are TRL preference rows) or ``"sft"`` (``messages`` rows).
+        rows: the training rows.
+        config: the stage's settings.
+        weights: the full weights training starts from (a folder or Hub name).
+        adapter: an adapter to keep training ("continue"), or ``None`` for a new LoRA.
+        tokenizer: where the tokenizer loads from.
+        output_dir: the stage's folder; the adapter goes to ``adapter/`` in it.
+        resume: the trainer checkpoint to resume from, if any.
+    """
+
+    kind: CheckpointKind
+    rows: list[dict[str, Any]]
+    config: DPOConfig | SFTConfig
+    weights: str
+    adapter: str | None
+    tokenizer: str
+    output_dir: str
+    resume: str | None
+
+
 class LocalTrainer:
     """Trains students on this machine with TRL on a peft LoRA (the Trainer protocol).
 
@@ -227,6 +272,10 @@ class LocalTrainer:
 
     DPO drops pairs whose prompt plus chosen or rejected answer exceed ``max_length`` tokens
     (the count is in ``meta["dropped"]``); SFT truncates long conversations instead.
+
+    In a multi-process launch, rank 0 calls :meth:`dpo` and :meth:`sft` as usual and every other
+    rank calls :meth:`follow`; the batch is shared out, so ``batch_size`` stays the effective
+    batch.
 
     Args:
         device: ``"auto"`` (CUDA when available, else CPU), ``"cuda"`` or ``"cpu"``. CPU trains
@@ -277,44 +326,28 @@ class LocalTrainer:
             The ``kind="dpo"`` checkpoint whose ``uri`` is the adapter folder.
 
         Raises:
-            ConfigError: no pair fits ``max_length``, or ``output_dir`` holds another run.
+            ConfigError: no pair fits ``max_length``, ``output_dir`` holds another run, or this
+                is not rank 0 of a multi-process launch.
         """
+        _refuse_followers()
         output_dir = Path(output_dir)
         key = _inputs_key("dpo", student, [p.id for p in pairs], config)
         done = _claim(output_dir, key)
         if done is not None:
             return done
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model(student.base_model))
-        rows = [_preference_row(p) for p in pairs if _fits(tokenizer, p, config.max_length)]
+        tokenizer = resolve_model(student.base_model)
+        counter = AutoTokenizer.from_pretrained(tokenizer)
+        rows = [_preference_row(p) for p in pairs if _fits(counter, p, config.max_length)]
         if not rows:
             msg = f"dpo: none of {len(pairs)} pairs fits max_length={config.max_length} tokens"
             raise ConfigError(msg)
-        model, base_weights = self._start(student, output_dir, keep_adapter=False)
-        trainer = trl.DPOTrainer(
-            model=model,
-            args=dpo_arguments(
-                config,
-                output_dir / "trainer",
-                examples=len(rows),
-                micro_batch_size=self._micro,
-                device=self._device,
-                save_steps=self._save_steps,
-            ),
-            train_dataset=Dataset.from_list(rows),
-            processing_class=tokenizer,
-            peft_config=_lora(config.lora),
-            callbacks=[_Reporter("dpo", on_step)] if on_step else None,
-        )
-        return self._run(
-            trainer,
-            "dpo",
-            student,
-            output_dir,
-            key,
-            base_weights,
-            examples=len(rows),
-            dropped=len(pairs) - len(rows),
-        )
+        weights, adapter, base_weights = self._start(student, output_dir, keep_adapter=False)
+        job = TrainingJob(kind="dpo", rows=rows, config=config, weights=weights, adapter=adapter,
+                          tokenizer=tokenizer, output_dir=str(output_dir),
+                          resume=_last_checkpoint(output_dir))  # fmt: skip
+        trainer = self._lead(job, on_step)
+        dropped = len(pairs) - len(rows)
+        return self._finish(job, trainer, student, key, base_weights, dropped=dropped)
 
     def sft(
         self,
@@ -339,8 +372,10 @@ class LocalTrainer:
             The ``kind="sft"`` checkpoint whose ``uri`` is the adapter folder.
 
         Raises:
-            ConfigError: ``examples`` is empty, or ``output_dir`` holds another run.
+            ConfigError: ``examples`` is empty, ``output_dir`` holds another run, or this is
+                not rank 0 of a multi-process launch.
         """
+        _refuse_followers()
         output_dir = Path(output_dir)
         if not examples:
             msg = "sft: no training examples"
@@ -349,78 +384,116 @@ class LocalTrainer:
         done = _claim(output_dir, key)
         if done is not None:
             return done
-        model, base_weights = self._start(
+        weights, adapter, base_weights = self._start(
             student, output_dir, keep_adapter=config.start == "continue"
         )
-        trainer = trl.SFTTrainer(
-            model=model,
-            args=sft_arguments(
-                config,
-                output_dir / "trainer",
-                examples=len(examples),
-                micro_batch_size=self._micro,
-                device=self._device,
-                save_steps=self._save_steps,
-            ),
-            train_dataset=Dataset.from_list([{"messages": to_dicts(e.messages)} for e in examples]),
-            processing_class=AutoTokenizer.from_pretrained(resolve_model(student.base_model)),
-            peft_config=None if isinstance(model, PeftModel) else _lora(config.lora),
-            callbacks=[_Reporter("sft", on_step)] if on_step else None,
-        )
-        return self._run(
-            trainer, "sft", student, output_dir, key, base_weights, examples=len(examples)
-        )
+        rows = [{"messages": to_dicts(e.messages)} for e in examples]
+        job = TrainingJob(kind="sft", rows=rows, config=config, weights=weights, adapter=adapter,
+                          tokenizer=resolve_model(student.base_model), output_dir=str(output_dir),
+                          resume=_last_checkpoint(output_dir))  # fmt: skip
+        return self._finish(job, self._lead(job, on_step), student, key, base_weights)
+
+    def follow(self) -> int:
+        """Train each job rank 0 sends until it sends the end; return how many were trained.
+
+        The other ranks of a multi-process launch call this instead of :meth:`dpo` or
+        :meth:`sft`. They write no file of the run: TRL saves only from rank 0.
+        """
+        trained = 0
+        while (job := distributed.receive(cpu=self._device == "cpu")) is not None:
+            self._fit(job, on_step=None)
+            trained += 1
+        return trained
+
+    def release_followers(self) -> None:
+        """From rank 0, once its stages are done: end the other ranks' :meth:`follow`."""
+        if distributed.world_size() > 1:
+            distributed.send(None, cpu=self._device == "cpu")
 
     def _start(
         self, student: Student, output_dir: Path, *, keep_adapter: bool
-    ) -> tuple[PreTrainedModel | PeftModel, str | None]:
-        """Load the weights a stage trains from; return the model and its ``base_weights``.
+    ) -> tuple[str, str | None, str | None]:
+        """Return the weights a stage trains from, the adapter to keep, and ``base_weights``.
 
-        ``keep_adapter`` returns the student's adapter itself, trainable, on its own weights;
-        otherwise the adapter is merged in first and the trainer adds a new LoRA.
+        ``keep_adapter`` trains the student's adapter itself on its own weights; otherwise the
+        adapter is merged in first (once, into ``output_dir/base``) and a new LoRA is trained.
         """
         if self._before is not None:
             self._before()
         checkpoint = student.checkpoint
         if checkpoint is None:
-            return self._load(student.base_model), None
+            return resolve_model(student.base_model), None, None
         if keep_adapter:
             weights = checkpoint.meta.get("base_weights")
-            base = self._load(weights or student.base_model)
-            return PeftModel.from_pretrained(base, checkpoint.uri, is_trainable=True), weights
+            return weights or resolve_model(student.base_model), checkpoint.uri, weights
         merged = output_dir / "base"
         if not merged.is_dir():  # merged once; a partial folder from a crash is redone
             partial = output_dir / "base.partial"
             shutil.rmtree(partial, ignore_errors=True)
             merge_adapter(checkpoint, partial, dtype=self._dtype)
             partial.rename(merged)
-        return self._load(str(merged)), str(merged)
+        return str(merged), None, str(merged)
 
-    def _load(self, weights: str) -> PreTrainedModel:
-        return AutoModelForCausalLM.from_pretrained(resolve_model(weights), dtype=self._dtype)
+    def _lead(self, job: TrainingJob, on_step: StepCallback | None) -> Any:
+        """Send ``job`` to the other ranks when there are any, then train it here too."""
+        if distributed.world_size() > 1:
+            distributed.send(job, cpu=self._device == "cpu")
+        return self._fit(job, on_step)
 
-    def _run(  # noqa: PLR0917 - private; shared tail of dpo() and sft()
+    def _fit(self, job: TrainingJob, on_step: StepCallback | None) -> Any:
+        """Train ``job`` (resuming its trainer checkpoint) and save the adapter; every rank."""
+        model = AutoModelForCausalLM.from_pretrained(job.weights, dtype=self._dtype)
+        if job.adapter is not None:
+            model = PeftModel.from_pretrained(model, job.adapter, is_trainable=True)
+        batching = {
+            "examples": len(job.rows),
+            "micro_batch_size": self._micro,
+            "device": self._device,
+            "save_steps": self._save_steps,
+            "processes": distributed.world_size(),
+        }
+        trainer_dir = Path(job.output_dir) / "trainer"
+        shared = {
+            "model": model,
+            "train_dataset": Dataset.from_list(job.rows),
+            "processing_class": AutoTokenizer.from_pretrained(job.tokenizer),
+            "peft_config": None if job.adapter else _lora(job.config.lora),
+            "callbacks": [_Reporter(job.kind, on_step)] if on_step else None,
+        }
+        if isinstance(job.config, DPOConfig):
+            trainer = trl.DPOTrainer(args=dpo_arguments(job.config, trainer_dir, **batching),
+                                     **shared)  # fmt: skip
+        else:
+            trainer = trl.SFTTrainer(args=sft_arguments(job.config, trainer_dir, **batching),
+                                     **shared)  # fmt: skip
+        trainer.remove_callback(PrinterCallback)  # the library never prints; on_step reports
+        trainer.train(resume_from_checkpoint=job.resume)
+        trainer.save_model(str(Path(job.output_dir) / "adapter"))
+        trainer.accelerator.wait_for_everyone()  # every rank is done with trainer/ before rank 0
+        return trainer
+
+    def _finish(
         self,
-        trainer: trl.DPOTrainer | trl.SFTTrainer,
-        kind: CheckpointKind,
+        job: TrainingJob,
+        trainer: Any,
         student: Student,
-        output_dir: Path,
         key: str,
         base_weights: str | None,
         **counts: int,
     ) -> Checkpoint:
-        """Train (resuming the newest trainer checkpoint), save the adapter and mark it done."""
-        trainer.remove_callback(PrinterCallback)  # the library never prints; on_step reports
-        trainer_dir = Path(trainer.args.output_dir)
-        resume = get_last_checkpoint(str(trainer_dir)) if trainer_dir.is_dir() else None
-        trainer.train(resume_from_checkpoint=resume)
-        adapter = output_dir / "adapter"
-        trainer.save_model(str(adapter))
+        """Write the completion marker, remove the trainer state, and return the checkpoint."""
+        args = trainer.args
+        output_dir = Path(job.output_dir)
         losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
         meta: dict[str, Any] = {
             "steps": trainer.state.global_step,
+            "examples": len(job.rows),
             **counts,
             "loss": losses[-1] if losses else None,
+            "effective_batch": args.per_device_train_batch_size
+            * args.gradient_accumulation_steps
+            * args.world_size,
+            "processes": args.world_size,
             "dtype": str(self._dtype).removeprefix("torch."),
             "device": self._device,
             "inputs": key,
@@ -430,15 +503,15 @@ class LocalTrainer:
         checkpoint = Checkpoint(
             backend="local",
             base_model=student.base_model,
-            uri=str(adapter),
-            kind=kind,
+            uri=str(output_dir / "adapter"),
+            kind=job.kind,
             parent=student.checkpoint.uri if student.checkpoint else None,
             meta=meta,
         )
         partial = output_dir / f"{_MARKER}.partial"
         partial.write_text(json.dumps(checkpoint.to_dict(), indent=2) + "\n", encoding="utf-8")
         partial.replace(output_dir / _MARKER)
-        shutil.rmtree(trainer_dir, ignore_errors=True)
+        shutil.rmtree(args.output_dir, ignore_errors=True)
         return checkpoint
 
 
@@ -514,6 +587,22 @@ def _lora(lora: LoRAConfig) -> LoraConfig:
     )
 
 
+def _refuse_followers() -> None:
+    """Stop a rank other than 0 from training on its own and writing the stage's files."""
+    if distributed.rank() != 0:
+        msg = (
+            f"rank {distributed.rank()} of a multi-process launch: only rank 0 calls dpo() and "
+            "sft(); the other ranks call follow() (or launch with -m opencharacter_local.launch)"
+        )
+        raise ConfigError(msg)
+
+
+def _last_checkpoint(output_dir: Path) -> str | None:
+    """Return the newest resumable trainer checkpoint in a stage folder, if any."""
+    trainer_dir = output_dir / "trainer"
+    return get_last_checkpoint(str(trainer_dir)) if trainer_dir.is_dir() else None
+
+
 def _inputs_key(kind: str, student: Student, ids: list[str], config: DPOConfig | SFTConfig) -> str:
     parent = student.checkpoint.uri if student.checkpoint else None
     return stable_id(kind, student.base_model, parent, sorted(ids), config.to_dict())
@@ -559,4 +648,4 @@ def _fits(tokenizer: PreTrainedTokenizerBase, pair: PreferencePair, max_length: 
     )
 
 
-__all__ = ["LocalTrainer", "dpo_arguments", "merge_adapter", "sft_arguments"]
+__all__ = ["LocalTrainer", "TrainingJob", "dpo_arguments", "merge_adapter", "sft_arguments"]
