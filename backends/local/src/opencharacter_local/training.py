@@ -469,7 +469,7 @@ class LocalTrainer:
         trainer.remove_callback(PrinterCallback)  # the library never prints; on_step reports
         trainer.train(resume_from_checkpoint=job.resume)
         trainer.save_model(str(Path(job.output_dir) / "adapter"))
-        trainer.accelerator.wait_for_everyone()  # every rank is done with trainer/ before rank 0
+        trainer.accelerator.wait_for_everyone()  # rank 0 removes trainer/ once all are done
         return trainer
 
     def _finish(
