@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from opencharacter.errors import DataError, RunLockedError
-from opencharacter.runstore import MANIFEST, RunDir, installed_versions
+from opencharacter.runstore import MANIFEST, RunDir, installed_versions, read_manifest
 from opencharacter.types import Checkpoint, TokenUsage
 
 
@@ -103,6 +103,26 @@ def test_lock_is_released_when_the_holder_is_killed(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=False)
     with RunDir.open(tmp_path, create=False):
         pass
+
+
+def test_a_run_opened_by_a_relative_path_records_absolute_paths(tmp_path, monkeypatch):
+    """Checkpoints written under run.path stay loadable when the run resumes from elsewhere."""
+    monkeypatch.chdir(tmp_path)
+    with RunDir.open("runs/x") as run:
+        assert run.path == tmp_path / "runs" / "x"
+        run.record_checkpoint("dpo", Checkpoint(backend="local", base_model="m", kind="dpo",
+                                                uri=str(run.path / "dpo" / "adapter")))  # fmt: skip
+    monkeypatch.chdir(tmp_path / "runs")
+    recorded = read_manifest(tmp_path / "runs" / "x")["checkpoints"]["dpo"]["uri"]
+    assert recorded == str(tmp_path / "runs" / "x" / "dpo" / "adapter")
+
+
+def test_read_manifest_takes_no_lock_and_names_a_wrong_folder(tmp_path):
+    with RunDir.open(tmp_path / "run") as run:
+        run.update_stage("dpo", state="running")
+        assert read_manifest(run.path)["stages"]["dpo"]["state"] == "running"
+    with pytest.raises(DataError, match="is not a run directory"):
+        read_manifest(tmp_path)
 
 
 def test_open_refuses_a_folder_that_is_not_a_run(tmp_path):

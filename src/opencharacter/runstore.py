@@ -137,7 +137,7 @@ class RunDir:
             DataError: the folder does not exist (and ``create`` is False), or its manifest is
                 unreadable.
         """
-        path = Path(path)
+        path = Path(path).absolute()  # paths recorded in the run hold from any working directory
         if not create and not (path / MANIFEST).exists():
             msg = f"{path} is not a run directory (no {MANIFEST}); check the path"
             raise DataError(msg)

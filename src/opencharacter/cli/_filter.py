@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +76,11 @@ def filter_(
     quality = QualityReport()
     chosen: list[str] = []
     other: list[str] = []
-    with JsonlWriter(out, fsync_interval=5.0) as kept_file:
+    # closing(): a bad row raises mid-file, and the reader's file must close then, not at GC
+    with JsonlWriter(out, fsync_interval=5.0) as kept_file, closing(read_jsonl(source)) as rows:
         dropped_file = JsonlWriter(rejected, fsync_interval=5.0) if rejected else None
         try:
-            for result in filter_rows(
-                read_jsonl(source), _chains(stage, teacher_names, student_name)
-            ):
+            for result in filter_rows(rows, _chains(stage, teacher_names, student_name)):
                 quality.add(result)
                 if result.keep:
                     kept_file.append(result.row)
