@@ -28,13 +28,23 @@ def test_registry_loads_the_local_backend_with_options():
     assert backend.capabilities.trains_weights
 
 
-def test_demo_runs_every_stage_and_leaves_real_adapters(tmp_path, monkeypatch):
-    """`opencharacter demo` runs prompts to SFT on CPU and writes loadable PEFT adapters."""
-    monkeypatch.setenv("OPENCHARACTER_CACHE", str(tmp_path / "cache"))
-    run_dir = tmp_path / "demo"
-    result = CliRunner().invoke(cli, ["demo", "--run-dir", str(run_dir)], catch_exceptions=False)
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """`opencharacter demo`'s run directory, and what the command printed."""
+    tmp_path = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("OPENCHARACTER_CACHE", str(tmp_path / "cache"))
+        run_dir = tmp_path / "demo"
+        result = CliRunner().invoke(cli, ["demo", "--run-dir", str(run_dir)],
+                                    catch_exceptions=False)  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "writes nonsense" in result.output
+    return run_dir, result.output
+
+
+def test_demo_runs_every_stage_and_leaves_real_adapters(demo_run):
+    """`opencharacter demo` runs prompts to SFT on CPU and writes loadable PEFT adapters."""
+    run_dir, output = demo_run
+    assert "writes nonsense" in output
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert {"prompts", "distill", "dpo", "introspect", "sft"} <= set(manifest["stages"])
     assert all(stage["state"] == "done" for stage in manifest["stages"].values())
@@ -45,3 +55,28 @@ def test_demo_runs_every_stage_and_leaves_real_adapters(tmp_path, monkeypatch):
         assert (adapter / "adapter_config.json").exists()
         assert (adapter / "adapter_model.safetensors").exists()
     assert sft["meta"]["base_weights"]  # stacked on the DPO-merged weights, as the paper
+
+
+def test_export_merges_the_stacked_sft_model_into_one_folder(demo_run, tmp_path):
+    """The exported model computes what base + DPO + SFT adapters compute, on its own."""
+    import torch  # noqa: PLC0415 - after the importorskip guard
+    from opencharacter_local.export import export  # noqa: PLC0415 - likewise
+    from peft import PeftModel  # noqa: PLC0415 - likewise
+    from transformers import AutoModelForCausalLM  # noqa: PLC0415 - likewise
+
+    run_dir, _ = demo_run
+    out = tmp_path / "merged"
+    result = CliRunner().invoke(export, [str(run_dir), str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    sft = json.loads((run_dir / "manifest.json").read_text())["checkpoints"]["sft"]
+    stacked = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(sft["meta"]["base_weights"]), sft["uri"]
+    )
+    tokens = torch.tensor([[1, 5, 9, 42, 7, 3]])
+    with torch.no_grad():
+        expected = stacked.eval()(tokens).logits
+        merged = AutoModelForCausalLM.from_pretrained(out).eval()(tokens).logits
+    assert torch.allclose(merged, expected, atol=1e-4)
+    again = CliRunner().invoke(export, [str(run_dir), str(out)])
+    assert again.exit_code != 0
+    assert "is not empty" in str(again.exception)

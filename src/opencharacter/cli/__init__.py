@@ -68,11 +68,19 @@ cli.add_command(train)
 cli.add_command(demo)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run the command line and exit with its status (the ``opencharacter`` script)."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    command: click.Command = cli,
+    prog_name: str = "opencharacter",
+) -> None:
+    """Run the command line and exit with its status (the ``opencharacter`` script).
+
+    A plugin's own command (``command``) gets the same error handling and exit codes.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        code = cli.main(args=args, prog_name="opencharacter", standalone_mode=False)
+        code = command.main(args=args, prog_name=prog_name, standalone_mode=False)
     except click.ClickException as exc:
         exc.show()
         code = exc.exit_code
