@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
@@ -106,7 +106,7 @@ class JsonlWriter:
         self.close()
 
 
-def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+def read_jsonl(path: str | os.PathLike[str]) -> Generator[dict[str, Any]]:
     """Yield the JSON objects of ``path`` in order (nothing if the file does not exist).
 
     Raises:
