@@ -138,9 +138,8 @@ class RunDir:
                 unreadable.
         """
         path = Path(path).absolute()  # paths recorded in the run hold from any working directory
-        if not create and not (path / MANIFEST).exists():
-            msg = f"{path} is not a run directory (no {MANIFEST}); check the path"
-            raise DataError(msg)
+        if not create:
+            _existing_manifest(path)
         path.mkdir(parents=True, exist_ok=True)
         lock = _acquire_lock(path)
         try:
@@ -289,11 +288,16 @@ def read_manifest(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     Raises:
         DataError: ``run_dir`` is not a run directory, or its manifest is unreadable.
     """
-    path = Path(run_dir) / MANIFEST
+    return _read_manifest(_existing_manifest(Path(run_dir)))
+
+
+def _existing_manifest(run_dir: Path) -> Path:
+    """Return the run's manifest path, or say plainly that ``run_dir`` holds no run."""
+    path = run_dir / MANIFEST
     if not path.exists():
         msg = f"{run_dir} is not a run directory (no {MANIFEST}); check the path"
         raise DataError(msg)
-    return _read_manifest(path)
+    return path
 
 
 def _acquire_lock(path: Path) -> IO[str]:

@@ -32,6 +32,21 @@ def collect(sampler, requests):
     return asyncio.run(main())
 
 
+def collect_each_concurrently(sampler, requests):
+    """Send each request as its own concurrent call; return its completions or its error."""
+
+    async def attempt(r):
+        try:
+            return [c async for c in sampler.generate([r])]
+        except PermanentBackendError as exc:
+            return exc
+
+    async def main():
+        return await asyncio.gather(*(attempt(r) for r in requests))
+
+    return asyncio.run(main())
+
+
 def test_one_well_formed_completion_per_request_in_order(engine, served_model):
     """Every request gets a completion with its id, positive token counts and the model name."""
     requests = [request(i, max_tokens=12, seed=i) for i in range(5)]

@@ -19,6 +19,7 @@ from peft import PeftModel
 # The sampler contract of tests/local/contract.py, collected and run here on transformers.
 from tests.local.contract import (
     collect,
+    collect_each_concurrently,
     request,
     test_a_prompt_longer_than_the_context_is_refused_for_good,  # noqa: F401
     test_a_stop_string_ends_the_text_and_is_removed,  # noqa: F401
@@ -89,16 +90,7 @@ def test_a_refused_request_fails_alone(tiny_model_dir):
     sampler = LocalSampler(str(tiny_model_dir), max_batch_size=4)
     huge = GenerationRequest(id="huge", messages=[{"role": "user", "content": "hello " * 8300}])
 
-    async def attempt(r):
-        try:
-            return [c async for c in sampler.generate([r])]
-        except PermanentBackendError as exc:
-            return exc
-
-    async def main():
-        return await asyncio.gather(*(attempt(r) for r in [request(0, max_tokens=4), huge]))
-
-    fine, refused = asyncio.run(main())
+    fine, refused = collect_each_concurrently(sampler, [request(0, max_tokens=4), huge])
     assert fine[0].request_id == "r0"
     assert isinstance(refused, PermanentBackendError)
     assert refused.request_id == "huge"

@@ -7,8 +7,6 @@ module shares one, serving a random LoRA adapter.
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 pytest.importorskip("vllm")
@@ -19,6 +17,7 @@ from peft import PeftModel
 
 # The sampler contract of tests/local/contract.py, collected and run here on vLLM.
 from tests.local.contract import (
+    collect_each_concurrently,
     request,
     test_a_prompt_longer_than_the_context_is_refused_for_good,  # noqa: F401
     test_a_stop_string_ends_the_text_and_is_removed,  # noqa: F401
@@ -113,17 +112,8 @@ def test_concurrent_callers_share_batches_and_a_refused_request_fails_alone(
     sampler = LocalSampler(str(tiny_model_dir), engines=EngineCache(factory)).at(checkpoint)
     huge = GenerationRequest(id="huge", messages=[{"role": "user", "content": "hello " * 600}])
 
-    async def attempt(r):
-        try:
-            return [c async for c in sampler.generate([r])]
-        except PermanentBackendError as exc:
-            return exc
-
-    async def main():
-        requests = [request(i, max_tokens=8, seed=i) for i in range(20)] + [huge]
-        return await asyncio.gather(*(attempt(r) for r in requests))
-
-    *answers, refused = asyncio.run(main())
+    requests = [request(i, max_tokens=8, seed=i) for i in range(20)] + [huge]
+    *answers, refused = collect_each_concurrently(sampler, requests)
     assert served == [(str(tiny_model_dir), str(adapter_dir), None)]
     assert [[c.request_id for c in a] for a in answers] == [[f"r{i}"] for i in range(20)]
     assert isinstance(refused, PermanentBackendError)

@@ -90,6 +90,11 @@ def main(
     except OpenCharacterError as exc:
         if "--debug" in args:
             raise
-        stderr.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
+        print_error(exc)
         code = EXIT_USER_ERROR
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def print_error(error: Exception) -> None:
+    """Print a user error as one line on stderr, its text literal (no rich markup)."""
+    stderr.print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False)

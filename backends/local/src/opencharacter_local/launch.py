@@ -19,9 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
-from rich.markup import escape
-
-from opencharacter.cli import EXIT_USER_ERROR, quiet_frameworks, stderr
+from opencharacter.cli import EXIT_USER_ERROR, print_error, quiet_frameworks
 from opencharacter.cli import main as opencharacter_main
 from opencharacter.errors import ConfigError, OpenCharacterError
 from opencharacter.registry import load_backend
@@ -47,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         trainer = _trainer(run_dir)
     except OpenCharacterError as exc:
         if distributed.rank() == 0:
-            stderr.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
+            print_error(exc)
         sys.exit(EXIT_USER_ERROR)
     if distributed.rank() != 0:
         trainer.follow()
