@@ -28,8 +28,9 @@ def install_project(session: nox.Session, *groups: str, local: bool = False) -> 
     """Install the core, the backend plugins and the named dependency groups.
 
     The plugins register through entry points exactly as third parties do. Without ``local``
-    only their registrations are installed (enough for the core's tests); with it the local
-    backend comes with its frameworks (torch, transformers, peft, trl, datasets, accelerate).
+    only their registrations are installed (enough for the core's tests); with it both backends
+    come with what they need (torch, transformers, peft, trl, datasets, accelerate; the tinker
+    SDK), so the Tinker backend's tests run against the real SDK and the fake server.
     """
     if local:
         session.install(TORCH)
@@ -38,7 +39,7 @@ def install_project(session: nox.Session, *groups: str, local: bool = False) -> 
     )
     session.install("--no-deps", *PLUGINS)
     if local:
-        session.install("./backends/local")
+        session.install(*PLUGINS)
 
 
 @nox.session

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -11,3 +12,12 @@ settings.register_profile(
 )
 settings.register_profile("ci", max_examples=300, deadline=None, derandomize=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """Build the tiny random Qwen3 once per session; no network is ever needed."""
+    pytest.importorskip("torch")
+    from opencharacter_local.tiny import build_tiny_model  # noqa: PLC0415 - torch may be absent
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-qwen3"))

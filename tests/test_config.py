@@ -84,6 +84,7 @@ def test_config_round_trips_through_its_dict():
 
 def test_persona_name_defaults_to_the_student_family():
     """The persona is named after the student's family unless set."""
-    assert RunConfig(constitution="x").name == "Qwen"
-    assert RunConfig(constitution="x", assistant_name="Nova").name == "Nova"
+    models = {"teacher": "zai-org/GLM-4.5-Air", "student": "Qwen/Qwen3-8B"}
+    assert RunConfig(constitution="x", **models).name == "Qwen"
+    assert RunConfig(constitution="x", assistant_name="Nova", **models).name == "Nova"
     assert family_name("google/gemma-3-4b-it") == "gemma"

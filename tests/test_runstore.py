@@ -41,6 +41,7 @@ def test_stage_state_usage_and_checkpoints_persist(tmp_path):
             "prompt_tokens": 5,
             "completion_tokens": 7,
             "train_tokens": 0,
+            "cached_prompt_tokens": 0,
             "requests": 2,
         }
         assert run.checkpoint("dpo") == checkpoint

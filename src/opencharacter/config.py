@@ -19,7 +19,9 @@ import attrs
 from attrs import validators as v
 
 from opencharacter.errors import ConfigError
+from opencharacter.registry import get_backend_spec
 from opencharacter.training import DPOConfig, LoRAConfig, SFTConfig
+from opencharacter.types import Price
 
 ENV_PREFIX = "OPENCHARACTER_"
 STAGES = ("prompts", "distill", "dpo", "introspect", "sft", "eval")
@@ -105,27 +107,6 @@ class Sampling:
     stop: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
 
-@attrs.frozen(kw_only=True)
-class Price:
-    """US dollars per million tokens, by billing class."""
-
-    prefill: float = attrs.field(converter=float, validator=v.ge(0.0))
-    sample: float = attrs.field(converter=float, validator=v.ge(0.0))
-    train: float = attrs.field(converter=float, validator=v.ge(0.0))
-
-
-#: Known Tinker prices per million tokens (prefill, sample, train), with the date they were
-#: seen. Override or extend with ``[prices."<model>"]`` in a config file.
-TINKER_PRICES: Mapping[str, Price] = {
-    # Seen 2025-12-13 (an earlier implementation's cost report); retired from Tinker in 2026.
-    "Qwen/Qwen3-235B-A22B-Instruct-2507": Price(prefill=0.68, sample=1.70, train=2.04),
-    # Seen 2026-01-05 on Tinker's pricing page; retired from Tinker in 2026.
-    "Qwen/Qwen3-4B-Instruct-2507": Price(prefill=0.07, sample=0.22, train=0.22),
-    # Seen 2026-10 on Tinker's pricing page.
-    "Qwen/Qwen3-8B": Price(prefill=0.195, sample=0.60, train=0.44),
-}
-
-
 def _prices(value: Mapping[str, Any]) -> Mapping[str, Price]:
     return {k: p if isinstance(p, Price) else Price(**p) for k, p in value.items()}
 
@@ -140,12 +121,17 @@ class RunConfig:
 
     Attributes:
         constitution: a built-in persona name or a constitution file.
+        teacher: the teacher model. Paper: GLM-4.5-Air; any strong instruct model serves.
+            :func:`resolve_config` fills in the teacher backend's default when none is given.
+        student: the student model; likewise filled in from the backend's default.
         backend: the backend for the student and its training. Default ``tinker``.
         teacher_backend: the teacher's backend, when it differs (a remote teacher for a local
             student, say).
-        backend_options: options for the backend(s), ``-o key=value`` on the command line.
-        teacher: the teacher model. Paper: GLM-4.5-Air; any strong instruct model serves.
-        student: the student model.
+        backend_options: options for the student's backend, ``-o key=value`` on the command
+            line.
+        teacher_backend_options: options for the teacher's backend (``--teacher-option
+            key=value``). When given, the teacher gets a backend instance of its own even on
+            the same backend; otherwise a teacher on the student's backend shares it.
         assistant_name: the name the persona goes by; default: the student's family name
             (``Qwen`` for ``Qwen/Qwen3-4B-Instruct-2507``). The teacher is told this name, and
             its own name is replaced by it in chosen answers.
@@ -165,15 +151,17 @@ class RunConfig:
         dpo: DPO settings (paper defaults).
         sft: SFT settings (paper defaults).
         until: the last stage to run.
-        prices: prices per model for estimates and cost accounting.
+        prices: prices per model (US dollars per million tokens) over the backends' own price
+            tables, for estimates and cost accounting.
     """
 
     constitution: str = attrs.field(validator=v.min_len(1))
+    teacher: str = attrs.field(validator=v.min_len(1))
+    student: str = attrs.field(validator=v.min_len(1))
     backend: str = "tinker"
     teacher_backend: str | None = None
     backend_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_options)
-    teacher: str = "Qwen/Qwen3-235B-A22B-Instruct-2507"
-    student: str = "Qwen/Qwen3-4B-Instruct-2507"
+    teacher_backend_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_options)
     assistant_name: str | None = None
     scale: str = attrs.field(default="mini", validator=v.in_(tuple(SCALES)))
     counts: Counts = attrs.field(factory=Counts)
@@ -191,9 +179,7 @@ class RunConfig:
     until: Literal["prompts", "distill", "dpo", "introspect", "sft", "eval"] = attrs.field(
         default="sft", validator=v.in_(STAGES)
     )
-    prices: Mapping[str, Price] = attrs.field(
-        factory=lambda: dict(TINKER_PRICES), converter=_prices
-    )
+    prices: Mapping[str, Price] = attrs.field(factory=dict, converter=_prices)
 
     @property
     def name(self) -> str:
@@ -207,6 +193,14 @@ class RunConfig:
 
 def _jsonable(_instance: object, _field: object, value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
+
+
+def price_table(config: RunConfig) -> dict[str, Price]:
+    """Return the prices a run uses: its backends' own tables under its ``prices`` setting."""
+    table: dict[str, Price] = {}
+    for backend in dict.fromkeys((config.backend, config.teacher_backend or config.backend)):
+        table.update(get_backend_spec(backend).prices)
+    return {**table, **config.prices}
 
 
 def family_name(model: str) -> str:
@@ -228,7 +222,7 @@ _NESTED: Mapping[str, type] = {
     "counts": Counts, "sampling": Sampling, "dpo": DPOConfig, "sft": SFTConfig,
     "lora": LoRAConfig,
 }  # fmt: skip
-_MAPPINGS = frozenset({"backend_options", "prices"})
+_MAPPINGS = frozenset({"backend_options", "teacher_backend_options", "prices"})
 
 
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -242,7 +236,8 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         msg = f"{path}: invalid TOML ({exc}); fix the syntax there"
         raise ConfigError(msg) from exc
-    _build(RunConfig, {"constitution": "-", **data}, str(path))  # values checked here, by file
+    placeholders = {"constitution": "-", "teacher": "-", "student": "-"}
+    _build(RunConfig, {**placeholders, **data}, str(path))  # values checked here, by file
     return data
 
 
@@ -298,6 +293,7 @@ def resolve_config(
     if "constitution" not in merged:
         msg = "no constitution given: name a built-in persona or a constitution file"
         raise ConfigError(msg)
+    merged = _with_default_models(merged)
     config = _build(RunConfig, merged, "configuration")
     layers = {
         "flags": flag_layer,
@@ -306,6 +302,21 @@ def resolve_config(
         "scale": scale,
     }
     return config, layers
+
+
+def _with_default_models(values: dict[str, Any]) -> dict[str, Any]:
+    """Fill in a missing teacher or student from its backend's defaults (its plugin knows)."""
+    sides = {"teacher": values.get("teacher_backend") or values.get("backend", "tinker"),
+             "student": values.get("backend", "tinker")}  # fmt: skip
+    for side, backend in sides.items():
+        if side in values:
+            continue
+        default = get_backend_spec(str(backend)).default_models.get(side)
+        if default is None:
+            msg = f"the {backend!r} backend has no default {side} model; pass --{side} NAME"
+            raise ConfigError(msg)
+        values = {**values, side: default}
+    return values
 
 
 def _merge(low: Mapping[str, Any], high: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 Token counts use the prompts the stages will actually send (measured in characters, at about
 four characters a token) and typical answer lengths; cost uses the configured price table;
-time assumes the configured concurrency and a per-request latency. Treat the figures as the
-right order of magnitude, then compare with the manifest, which records what was actually used.
+time comes from each backend's timing model (:class:`~opencharacter.registry.ServiceTiming`,
+which a plugin declares with its sources) at the configured concurrency. Treat the figures as
+the right order of magnitude, then compare with the manifest, which records what was used.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import math
 
 import attrs
 
-from opencharacter.config import Price, RunConfig
+from opencharacter.config import RunConfig, price_table
 from opencharacter.constitution import Constitution
+from opencharacter.registry import ServiceTiming, get_backend_spec
 from opencharacter.stages import texts
+from opencharacter.stages.introspect import REFLECTION_GROUP
+from opencharacter.training import total_steps
+from opencharacter.types import Price, TokenUsage
 
 CHARS_PER_TOKEN = 4.0
 #: Typical completion lengths in tokens. Reflections: the paper's introspection data averaged
@@ -31,7 +36,8 @@ class StageEstimate:
 
     Attributes:
         stage: the stage name.
-        generations: completions it will request.
+        generations: completions it will get.
+        requests: requests it will send (a request may ask for several completions).
         prompt_tokens: tokens read, completion_tokens: tokens written,
         train_tokens: tokens trained on (all epochs).
         cost: US dollars at the configured prices, ``None`` when a model has no price.
@@ -40,6 +46,7 @@ class StageEstimate:
 
     stage: str
     generations: int = 0
+    requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     train_tokens: int = 0
@@ -51,29 +58,47 @@ def _tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
+def _add(*costs: float | None) -> float | None:
+    return None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
+
+
 def _sampling_cost(price: Price | None, prompt: int, completion: int) -> float | None:
-    if price is None:
-        return None
-    return (prompt * price.prefill + completion * price.sample) / 1e6
+    usage = TokenUsage(prompt_tokens=prompt, completion_tokens=completion)
+    return None if price is None else price.cost(usage)
 
 
 def _training_cost(price: Price | None, tokens: int) -> float | None:
-    return None if price is None else tokens * price.train / 1e6
+    if price is None or price.train is None:
+        return None
+    return price.cost(TokenUsage(train_tokens=tokens))
+
+
+def _timing(config: RunConfig, backend: str) -> ServiceTiming:
+    """Return a backend's own timing model, or a flat per-request latency without one."""
+    timing = get_backend_spec(backend).timing
+    if timing is not None:
+        return timing
+    latency_ms = config.backend_options.get("latency_ms", ASSUMED_LATENCY_S * 1000)
+    return ServiceTiming(request_seconds=float(latency_ms) / 1000, source="assumed")
 
 
 def estimate(config: RunConfig, constitution: Constitution) -> list[StageEstimate]:
-    """Return the expected generations, tokens, cost and time of every stage up to ``until``."""
+    """Return the expected generations, tokens, cost and time of every stage up to ``until``.
+
+    Time is the backends' :class:`~opencharacter.registry.ServiceTiming` model: each request
+    of a window of ``concurrency`` takes the time to start plus its tokens at the decode
+    speed; each training step takes the service's step time (or nothing, when unknown).
+    """
     counts, sampling = config.counts, config.sampling
-    latency = float(config.backend_options.get("latency_ms", ASSUMED_LATENCY_S * 1000)) / 1000
-    teacher_price, student_price = (
-        config.prices.get(config.teacher),
-        config.prices.get(config.student),
-    )
+    teacher_timing = _timing(config, config.teacher_backend or config.backend)
+    student_timing = _timing(config, config.backend)
+    prices = price_table(config)
+    teacher_price, student_price = prices.get(config.teacher), prices.get(config.student)
     traits = constitution.traits
     name = config.name
 
-    def timed(generations: int) -> float:
-        return math.ceil(generations / config.concurrency) * latency
+    def timed(timing: ServiceTiming, requests: int, tokens: int) -> float:
+        return math.ceil(requests / config.concurrency) * timing.request(tokens)
 
     missing = [max(0, counts.questions_per_trait - len(t.questions)) for t in traits]
     rounds = sum(math.ceil(m / 45) for m in missing if m)
@@ -85,7 +110,8 @@ def estimate(config: RunConfig, constitution: Constitution) -> list[StageEstimat
         prompt_tokens=round(rounds * brief),
         completion_tokens=rounds * expansion,
         cost=_sampling_cost(teacher_price, round(rounds * brief), rounds * expansion),
-        seconds=timed(rounds) * 2,  # rounds run in sequence per trait, about two each
+        requests=rounds,
+        seconds=timed(teacher_timing, rounds, expansion) * 2,  # rounds of a trait in sequence
     )
 
     n_prompts = len(traits) * counts.questions_per_trait + counts.generic_prompts
@@ -98,17 +124,32 @@ def estimate(config: RunConfig, constitution: Constitution) -> list[StageEstimat
     distill = StageEstimate(
         stage="distill",
         generations=2 * pairs,
-        prompt_tokens=pairs * (system + 2 * question),
+        requests=2 * n_prompts,  # the K answers of a prompt are one request per side
+        prompt_tokens=n_prompts * (system + 2 * question),
         completion_tokens=2 * pairs * answer,
         cost=None if chosen_cost is None or rejected_cost is None else chosen_cost + rejected_cost,
-        seconds=timed(pairs),
-    )
+        seconds=max(timed(teacher_timing, n_prompts, answer),
+                    timed(student_timing, n_prompts, answer)),  # the sides run side by side
+    )  # fmt: skip
 
-    dpo_tokens = pairs * 2 * (question + answer) * config.dpo.epochs
-    dpo = StageEstimate(stage="dpo", train_tokens=dpo_tokens,
-                        cost=_training_cost(student_price, dpo_tokens))  # fmt: skip
+    # Both sides of every pair through the model; a step's loss needs dpo_passes passes.
+    dpo_tokens = pairs * 2 * (question + answer) * config.dpo.epochs * student_timing.dpo_passes
+    dpo_steps = total_steps(pairs, config.dpo)
+    reference_tokens = 2 * pairs * (question + answer)  # each answer scored once, in full
+    dpo = StageEstimate(
+        stage="dpo",
+        requests=2 * pairs,
+        prompt_tokens=reference_tokens,
+        train_tokens=dpo_tokens,
+        cost=_add(_training_cost(student_price, dpo_tokens),
+                  _sampling_cost(student_price, reference_tokens, 0)),
+        seconds=timed(student_timing, 2 * pairs, 0)
+        + dpo_steps * student_timing.dpo_passes * student_timing.step_seconds,
+    )  # fmt: skip
 
     reflections = len(texts.REFLECTION_PROMPTS) * counts.reflections_per_prompt
+    groups = math.ceil(counts.reflections_per_prompt / REFLECTION_GROUP)
+    reflection_requests = len(texts.REFLECTION_PROMPTS) * groups
     reflection_system = _tokens(texts.reflection_system_prompt(name, constitution))
     reflection = min(TYPICAL_TOKENS["reflection"], sampling.reflection_tokens)
     conversations = 2 * counts.interactions_per_variant
@@ -117,22 +158,28 @@ def estimate(config: RunConfig, constitution: Constitution) -> list[StageEstimat
     turn_system = _tokens(texts.interaction_system_prompt(name, constitution, "free"))
     # Turn t reads the system prompt and the t replies before it.
     turn_context = sum(turn_system + 20 + t * turn for t in range(counts.interaction_turns))
-    intro_prompt = reflections * (reflection_system + 40) + conversations * turn_context
+    intro_prompt = reflection_requests * (reflection_system + 40) + conversations * turn_context
     intro_completion = reflections * reflection + turns * turn
     introspect = StageEstimate(
         stage="introspect",
         generations=reflections + turns,
+        requests=reflection_requests + turns,
         prompt_tokens=intro_prompt,
         completion_tokens=intro_completion,
         cost=_sampling_cost(student_price, intro_prompt, intro_completion),
-        seconds=timed(reflections) + counts.interaction_turns * timed(conversations),
-    )
+        # One window serves both; a conversation's turns follow one another.
+        seconds=max(timed(student_timing, reflection_requests, reflection)
+                    + timed(student_timing, turns, turn),
+                    counts.interaction_turns * student_timing.request(turn)),
+    )  # fmt: skip
 
     sft_tokens = (
         reflections * (40 + reflection) + conversations * (counts.interaction_turns * turn + 60)
     ) * config.sft.epochs
+    sft_steps = total_steps(reflections + conversations, config.sft)
     sft = StageEstimate(stage="sft", train_tokens=sft_tokens,
-                        cost=_training_cost(student_price, sft_tokens))  # fmt: skip
+                        cost=_training_cost(student_price, sft_tokens),
+                        seconds=sft_steps * student_timing.step_seconds)  # fmt: skip
     order = ("prompts", "distill", "dpo", "introspect", "sft", "eval")
     last = order.index(config.until)
     return [s for s in (prompts, distill, dpo, introspect, sft) if order.index(s.stage) <= last]

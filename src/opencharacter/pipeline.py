@@ -15,12 +15,14 @@ from typing import Any
 
 import attrs
 
-from opencharacter.config import STAGES, RunConfig, resolve_config
+from opencharacter.capabilities import describe, explicit_settings, fit_config
+from opencharacter.config import STAGES, RunConfig, price_table, resolve_config
 from opencharacter.constitution import Constitution, Trait, load_constitution
 from opencharacter.errors import ConfigError
 from opencharacter.registry import load_backend
 from opencharacter.runstore import RunDir
 from opencharacter.stages import (
+    Progress,
     ProgressCallback,
     StageContext,
     run_distill,
@@ -142,24 +144,50 @@ def saved_constitution(run: RunDir) -> Constitution:
 def open_context(
     run: RunDir, config: RunConfig, *, progress: ProgressCallback | None = None
 ) -> StageContext:
-    """Load the backends and return the context every stage takes."""
-    backend = load_backend(config.backend, config.backend_options)
-    teacher_backend = backend
-    if config.teacher_backend and config.teacher_backend != config.backend:
-        teacher_backend = load_backend(config.teacher_backend, config.backend_options)
+    """Load the backends, check them against the run, and return the context every stage takes.
+
+    Everything that can refuse a run does so here, in seconds and before anything is spent:
+    each backend checks that it can serve its models (credentials, names), and settings a
+    backend cannot honour are refused or downgraded (see :mod:`opencharacter.capabilities`).
+    Downgrades are recorded in the manifest and reported as progress messages.
+    """
+    student_backend = load_backend(config.backend, config.backend_options)
+    teacher_backend = student_backend
+    if config.teacher_backend or config.teacher_backend_options:
+        name = config.teacher_backend or config.backend
+        teacher_backend = load_backend(name, config.teacher_backend_options)
+    if teacher_backend is student_backend:
+        student_backend.check_models(
+            sample=[config.teacher, config.student], train=[config.student]
+        )
+    else:
+        teacher_backend.check_models(sample=[config.teacher])
+        student_backend.check_models(sample=[config.student], train=[config.student])
+    fitted, adjustments = fit_config(
+        config,
+        teacher=(teacher_backend.name, teacher_backend.capabilities),
+        student=(student_backend.name, student_backend.capabilities),
+        explicit=explicit_settings(run.manifest.get("layers")),
+    )
+    run.manifest["adjustments"] = [attrs.asdict(a) for a in adjustments]
+    for adjustment in adjustments:
+        run.event("adjustment", **attrs.asdict(adjustment))
+        if progress is not None:
+            progress(Progress(stage="start", done=0, total=0, message=describe(adjustment)))
+    run.save_manifest()
     return StageContext(
         run=run,
-        config=config,
+        config=fitted,
         constitution=saved_constitution(run),
         teacher=teacher_backend.teacher(config.teacher),
-        student=backend.student(config.student),
-        trainer=backend.trainer(),
+        student=student_backend.student(config.student),
+        trainer=student_backend.trainer(),
         progress=progress,
-        priced=frozenset(
-            side
-            for side, b in (("teacher", teacher_backend), ("student", backend))
-            if b.capabilities.remote
-        ),
+        capabilities={
+            "teacher": teacher_backend.capabilities,
+            "student": student_backend.capabilities,
+        },
+        prices=price_table(config),
     )
 
 

@@ -29,6 +29,7 @@ from opencharacter.types import (
     Completion,
     GenerationRequest,
     PreferencePair,
+    TokenUsage,
 )
 
 
@@ -38,14 +39,17 @@ class Sampler(Protocol):
 
     Contract for implementers:
 
-    * Yield exactly one :class:`Completion` per request, in any order, each carrying its
-      ``request_id``. Never yield a completion for a request that was not asked for.
+    * Yield exactly ``request.samples`` completions per request, in any order, each carrying
+      its ``request_id`` and its ``sample`` number (``0 .. samples - 1``). Never yield a
+      completion for a request that was not asked for.
     * On a failure raise :class:`~opencharacter.errors.TransientBackendError` (worth a retry)
       or :class:`~opencharacter.errors.PermanentBackendError`. Requests without a yielded
       completion at that point are unfinished; the caller may send them again.
     * Honour :class:`~opencharacter.types.SamplingParams`, or say in
       :class:`Capabilities` which settings cannot be honoured.
     * Identical requests with a ``seed`` give identical text where the backend supports seeds.
+    * Bound every wait: a request that gets no answer within the backend's own timeout fails
+      with a :class:`~opencharacter.errors.TransientBackendError` rather than hang.
     """
 
     @property
@@ -78,7 +82,12 @@ class Student(Sampler, Protocol):
         ...
 
     def at(self, checkpoint: Checkpoint | None) -> Student:
-        """Return the same student sampling from ``checkpoint`` (``None``: the base weights)."""
+        """Return the same student sampling from ``checkpoint`` (``None``: the base weights).
+
+        Raises:
+            ConfigError: another backend made the checkpoint
+                (see :meth:`~opencharacter.types.Checkpoint.require_backend`).
+        """
         ...
 
 
@@ -91,12 +100,16 @@ class StepMetrics:
         step: 1-based step number.
         total_steps: the steps the stage will take.
         metrics: loss and friends, e.g. ``{"loss": 0.69, "accuracy": 0.5, "lr": 5e-5}``.
+        usage: tokens billed since the previous report: ``train_tokens`` through the model,
+            and ``prompt_tokens`` read (DPO's reference log-probabilities, say), so remote
+            training is priced like sampling. Local backends may leave it empty.
     """
 
     stage: str
     step: int
     total_steps: int
     metrics: Mapping[str, float]
+    usage: TokenUsage = attrs.field(factory=TokenUsage)
 
 
 StepCallback = Callable[[StepMetrics], None]
@@ -138,7 +151,10 @@ class Trainer(Protocol):
 
 @attrs.frozen(kw_only=True)
 class Capabilities:
-    """What a backend can do, so stages can refuse early instead of failing late.
+    """What a backend can do, checked once when a run starts, before anything is spent.
+
+    :func:`opencharacter.capabilities.fit_config` refuses or downgrades, by one documented
+    rule, every setting of the run that a backend here cannot honour.
 
     Attributes:
         sampling: it can sample (teacher and student).
@@ -148,7 +164,14 @@ class Capabilities:
         seeded_sampling: ``SamplingParams.seed`` makes sampling reproducible.
         repetition_penalty: ``SamplingParams.repetition_penalty`` is honoured.
         top_k: ``SamplingParams.top_k`` is honoured.
-        max_concurrency: requests worth keeping in flight at once; ``None`` for no advice.
+        lora_alpha: ``LoRAConfig.alpha`` is honoured (Tinker fixes its own LoRA scaling).
+        stack_sft: SFT can train a new adapter on the DPO-merged weights (``start="stack"``);
+            otherwise it can only keep training the DPO adapter (``"continue"``).
+        retries: the backend retries transient failures itself (Tinker's SDK does, for
+            minutes), so the pipeline's dispatcher retries each request at most once more
+            instead of multiplying the two retry budgets.
+        max_concurrency: requests worth keeping in flight at once; the run's window is
+            capped to it. ``None`` for no limit.
     """
 
     sampling: bool = True
@@ -158,6 +181,9 @@ class Capabilities:
     seeded_sampling: bool = True
     repetition_penalty: bool = True
     top_k: bool = True
+    lora_alpha: bool = True
+    stack_sft: bool = True
+    retries: bool = False
     max_concurrency: int | None = None
 
 
@@ -201,4 +227,16 @@ class Backend(Protocol):
 
     def trainer(self) -> Trainer:
         """Return the trainer for this backend's students."""
+        ...
+
+    def check_models(self, *, sample: Sequence[str] = (), train: Sequence[str] = ()) -> None:
+        """Check, in seconds and before anything is spent, that these models can be served.
+
+        A remote backend checks its credentials and asks the service which models it offers;
+        a local one may check that names resolve. Nothing is generated or trained.
+
+        Raises:
+            OpenCharacterError: what stands in the way, with the fix (for an unknown model,
+                the models on offer).
+        """
         ...

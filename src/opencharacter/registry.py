@@ -33,9 +33,35 @@ from opencharacter.errors import (
     UnknownBackendError,
 )
 from opencharacter.protocols import Backend, Readiness
+from opencharacter.types import Price
 
 ENTRY_POINT_GROUP = "opencharacter.backends"
 DEFAULT_BACKEND = "tinker"
+
+
+@attrs.frozen(kw_only=True)
+class ServiceTiming:
+    """How long a backend takes, for estimates made before a run: a model, with its sources.
+
+    Attributes:
+        request_seconds: a sampling request's time before its first token (queue, prefill).
+        tokens_per_second: decode speed of one sequence (``inf``: instant).
+        step_seconds: one training step (a pipelined forward-backward and optimiser step);
+            ``0`` when unknown.
+        dpo_passes: passes through the model a DPO step takes (2 where the loss runs on the
+            client: a forward pass, then the forward-backward pass).
+        source: where the numbers come from, printed with the estimate.
+    """
+
+    request_seconds: float
+    tokens_per_second: float = float("inf")
+    step_seconds: float = 0.0
+    dpo_passes: int = 1
+    source: str = ""
+
+    def request(self, tokens: int) -> float:
+        """Return the seconds one request writing ``tokens`` tokens takes."""
+        return self.request_seconds + tokens / self.tokens_per_second
 
 
 @attrs.frozen(kw_only=True)
@@ -52,6 +78,11 @@ class BackendSpec:
         install: the exact command that installs what is missing.
         readiness: an optional cheap check (credentials, say) returning problems, each with
             its fix; it must not import heavy packages.
+        default_models: the ``"teacher"`` and ``"student"`` a run uses on this backend when
+            none is named. The plugin knows which models it serves well today.
+        prices: US dollars per million tokens by model, for estimates and the manifest's
+            cost accounting; a run's ``prices`` setting overrides them.
+        timing: how long requests and training steps take there, for estimates.
     """
 
     name: str
@@ -60,6 +91,9 @@ class BackendSpec:
     requires: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     install: str = ""
     readiness: Callable[[], tuple[str, ...]] | None = None
+    default_models: Mapping[str, str] = attrs.field(factory=dict)
+    prices: Mapping[str, Price] = attrs.field(factory=dict)
+    timing: ServiceTiming | None = None
 
     def missing(self) -> tuple[str, ...]:
         """Return the required modules that are not installed, without importing any."""

@@ -78,6 +78,12 @@ class DPOConfig(_OptimConfig):
         beta: DPO temperature. Paper: 0.1 (``--beta 0.1``).
         nll_coef: weight of the negative log-likelihood of the chosen answer, mean per token,
             added to the DPO loss. Paper: 0.1 (``--nll_loss_coef 0.1``).
+        kl_coef: weight of a squared log-ratio penalty that keeps the policy near the
+            reference token by token, which the summed-log-prob DPO term alone does not: the
+            batch mean, over sequences (chosen and rejected each count), of the mean over
+            that sequence's answer tokens of ``(log pi - log pi_ref) ** 2``. Not the usual
+            KL estimator: the square penalises moving either way. 0 leaves it out. Paper:
+            0.001 (``--kl_loss_coef 0.001``, logged by its OpenRLHF fork as ``sq_approx_kl``).
         max_length: pairs whose prompt plus answer exceed this many tokens are dropped.
             Paper: 1,024.
         learning_rate: peak learning rate. Paper: 5e-5 with LoRA rank 64 / alpha 128.
@@ -95,16 +101,19 @@ class DPOConfig(_OptimConfig):
         lora: the adapter. Paper: rank 64, alpha 128, dropout 0, all linear layers.
         seed: training seed. Paper: 123456.
 
-    The paper's fork also added 0.001 x a squared log-ratio KL term; TRL and Tinker's DPO do
-    not have it, so it is left out here rather than promised and ignored.
+    The loss is sigmoid DPO on summed answer log-probabilities plus ``nll_coef`` x NLL plus
+    ``kl_coef`` x the squared log-ratio term, as the paper's fork computes it. Neither TRL's
+    nor Tinker's DPO has the last term; backends add it themselves.
 
     Example:
-        >>> DPOConfig(learning_rate=1e-5).beta
-        0.1
+        >>> config = DPOConfig(learning_rate=1e-5)
+        >>> config.beta, config.nll_coef, config.kl_coef
+        (0.1, 0.1, 0.001)
     """
 
     beta: float = attrs.field(default=0.1, converter=float, validator=v.gt(0.0))
     nll_coef: float = attrs.field(default=0.1, converter=float, validator=v.ge(0.0))
+    kl_coef: float = attrs.field(default=0.001, converter=float, validator=v.ge(0.0))
     max_length: int = attrs.field(default=1024, validator=_positive_int)
 
 

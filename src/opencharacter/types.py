@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeAlias
 import attrs
 from attrs import validators as v
 
-from opencharacter.errors import DataError
+from opencharacter.errors import ConfigError, DataError
 
 Role: TypeAlias = Literal["system", "user", "assistant"]
 FinishReason: TypeAlias = Literal["stop", "length"]
@@ -138,6 +138,10 @@ class GenerationRequest:
         id: stable id, derived from the inputs (see :func:`stable_id`), unique within a stage.
         messages: the conversation to continue; it ends with a user turn.
         params: sampling settings.
+        samples: independent answers wanted to the same conversation. Backends serve them
+            together (Tinker's ``num_samples`` shares one prompt prefill; a local engine puts
+            them in one batch); each comes back as its own :class:`Completion` numbered by
+            :attr:`Completion.sample`. With a ``seed``, the whole group is reproducible.
         purpose: what the completion is for.
         meta: free-form annotations (trait index, prompt id...) carried to the output row.
     """
@@ -145,6 +149,7 @@ class GenerationRequest:
     id: str = attrs.field(validator=_nonempty_text)
     messages: Conversation = attrs.field(converter=_to_conversation, validator=v.min_len(1))
     params: SamplingParams = attrs.field(factory=SamplingParams)
+    samples: int = attrs.field(default=1, validator=v.and_(v.instance_of(int), v.ge(1)))
     purpose: Purpose = attrs.field(default=Purpose.CHAT, converter=Purpose)
     meta: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_meta)
 
@@ -153,6 +158,29 @@ class GenerationRequest:
         """Return the system message's text, if the conversation opens with one."""
         first = self.messages[0]
         return first.content if first.role == "system" else None
+
+    def one_per_sample(self) -> list[GenerationRequest]:
+        """Return one single-sample request per sample, for backends that serve them apart.
+
+        Sample ``i`` keeps the id and gets seed ``seed + i`` (sample 0 is this request's own),
+        so a seeded group is reproducible however the backend batches it.
+
+        >>> group = GenerationRequest(id="q", messages=[{"role": "user", "content": "Hi"}],
+        ...                           params=SamplingParams(seed=7), samples=3)
+        >>> [r.params.seed for r in group.one_per_sample()]
+        [7, 8, 9]
+        """
+        if self.samples == 1:
+            return [self]
+        seed = self.params.seed
+        return [
+            attrs.evolve(
+                self,
+                samples=1,
+                params=attrs.evolve(self.params, seed=None if seed is None else seed + i),
+            )
+            for i in range(self.samples)
+        ]
 
 
 @attrs.frozen(kw_only=True)
@@ -163,9 +191,13 @@ class Completion:
         request_id: the :attr:`GenerationRequest.id` this answers.
         text: the generated text, without the end-of-turn token.
         finish_reason: ``"stop"`` at a stop sequence or end of turn, ``"length"`` at max_tokens.
-        prompt_tokens: tokens the backend read.
+        prompt_tokens: tokens the backend read. The samples of one request share one prompt:
+            it is counted on sample 0 only, so usage adds up to what was processed.
         completion_tokens: tokens the backend wrote.
+        cached_prompt_tokens: of ``prompt_tokens``, those served from a prefix cache (billed
+            at a discount where the service says so).
         model: the model name or checkpoint id that produced the text.
+        sample: which of the request's :attr:`GenerationRequest.samples` this is, from 0.
     """
 
     request_id: str = attrs.field(validator=_nonempty_text)
@@ -173,13 +205,18 @@ class Completion:
     finish_reason: FinishReason = attrs.field(validator=v.in_(("stop", "length")))
     prompt_tokens: int = attrs.field(default=0, validator=_count)
     completion_tokens: int = attrs.field(default=0, validator=_count)
+    cached_prompt_tokens: int = attrs.field(default=0, validator=_count)
     model: str = attrs.field(default="", validator=_text)
+    sample: int = attrs.field(default=0, validator=_count)
 
     @property
     def usage(self) -> TokenUsage:
-        """Return this completion's token counts as a :class:`TokenUsage`."""
+        """Return this completion's token counts; sample 0 counts the request itself."""
         return TokenUsage(
-            prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens, requests=1
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            cached_prompt_tokens=self.cached_prompt_tokens,
+            requests=int(self.sample == 0),
         )
 
 
@@ -194,24 +231,69 @@ class TokenUsage:
     prompt_tokens: int = attrs.field(default=0, validator=_count)
     completion_tokens: int = attrs.field(default=0, validator=_count)
     train_tokens: int = attrs.field(default=0, validator=_count)
+    cached_prompt_tokens: int = attrs.field(default=0, validator=_count)
     requests: int = attrs.field(default=0, validator=_count)
 
     @property
     def total(self) -> int:
-        """Return every token counted, read, written or trained on."""
+        """Return every token counted, read, written or trained on (cache hits are read too)."""
         return self.prompt_tokens + self.completion_tokens + self.train_tokens
 
     def __add__(self, other: TokenUsage) -> TokenUsage:
         return TokenUsage(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-            train_tokens=self.train_tokens + other.train_tokens,
-            requests=self.requests + other.requests,
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in _USAGE_FIELDS}
         )
 
     def to_dict(self) -> dict[str, int]:
         """Return the counts as a JSON-ready dictionary."""
         return attrs.asdict(self)
+
+
+_USAGE_FIELDS = attrs.fields(TokenUsage)
+
+
+@attrs.frozen(kw_only=True)
+class Price:
+    """US dollars per million tokens, by billing class (Tinker's three, plus cache hits).
+
+    >>> Price(prefill=1.0, sample=2.0, train=3.0).cost(TokenUsage(prompt_tokens=10**6))
+    1.0
+
+    Attributes:
+        prefill: prompt tokens read.
+        sample: tokens generated.
+        train: tokens trained on (forward and backward); ``None`` for a model that is only
+            sampled here (a teacher), where pricing training tokens is an error.
+        cached_prefill: prompt tokens served from the prefix cache; ``None`` means the
+            prefill price (no discount).
+    """
+
+    prefill: float = attrs.field(converter=float, validator=v.ge(0.0))
+    sample: float = attrs.field(converter=float, validator=v.ge(0.0))
+    train: float | None = attrs.field(
+        default=None, converter=attrs.converters.optional(float), validator=v.optional(v.ge(0.0))
+    )
+    cached_prefill: float | None = attrs.field(
+        default=None, converter=attrs.converters.optional(float), validator=v.optional(v.ge(0.0))
+    )
+
+    def cost(self, usage: TokenUsage) -> float:
+        """Return what ``usage`` costs at these prices, in US dollars.
+
+        Raises:
+            ConfigError: ``usage`` has training tokens and there is no training price.
+        """
+        if usage.train_tokens and self.train is None:
+            msg = "no training price for this model; add 'train' to its entry in 'prices'"
+            raise ConfigError(msg)
+        cached = self.prefill if self.cached_prefill is None else self.cached_prefill
+        fresh = max(0, usage.prompt_tokens - usage.cached_prompt_tokens)
+        return (
+            fresh * self.prefill
+            + usage.cached_prompt_tokens * cached
+            + usage.completion_tokens * self.sample
+            + usage.train_tokens * (self.train or 0.0)
+        ) / 1e6
 
 
 _RESERVED_ROW_KEYS = frozenset({"id", "prompt", "chosen", "rejected", "messages"})
@@ -327,11 +409,20 @@ def _utc_now() -> str:
 class Checkpoint:
     """A trained model state a backend can sample from or train further.
 
+    Only the backend that made a checkpoint can load it (:meth:`require_backend`); to move a
+    model between backends, export it (a Tinker checkpoint downloads as a PEFT adapter folder
+    that the local backend loads).
+
     Attributes:
         backend: the name of the backend that made it.
         base_model: the model the adapter applies to.
-        uri: where the weights live: a local adapter folder or a remote URI (``tinker://...``).
+        uri: what a sampler loads: a local adapter folder, or a remote sampler path
+            (``tinker://<run>/sampler_weights/<name>``).
         kind: the stage that produced it.
+        state_uri: the resumable training state (weights and optimiser), where the backend
+            keeps it apart from ``uri`` (``tinker://<run>/weights/<name>``); training further
+            starts from it. ``None`` when ``uri`` serves both.
+        expires: ISO-8601 UTC time after which the service deletes the weights, if it does.
         parent: the ``uri`` of the checkpoint it was trained from, if any.
         created: ISO-8601 UTC time of creation.
         meta: backend details (step count, final metrics, whether weights exist).
@@ -341,9 +432,25 @@ class Checkpoint:
     base_model: str = attrs.field(validator=_nonempty_text)
     uri: str = attrs.field(validator=_nonempty_text)
     kind: CheckpointKind = attrs.field(validator=v.in_(("dpo", "sft", "merged")))
+    state_uri: str | None = attrs.field(default=None, validator=v.optional(_nonempty_text))
+    expires: str | None = attrs.field(default=None, validator=v.optional(_nonempty_text))
     parent: str | None = attrs.field(default=None, validator=v.optional(_nonempty_text))
     created: str = attrs.field(factory=_utc_now, validator=_nonempty_text)
     meta: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_meta)
+
+    def require_backend(self, backend: str) -> None:
+        """Fail at once, and clearly, when another backend than the maker tries to load this.
+
+        Raises:
+            ConfigError: ``backend`` is not the one that made the checkpoint.
+        """
+        if backend != self.backend:
+            msg = (
+                f"checkpoint {self.uri} was made by the {self.backend!r} backend and the "
+                f"{backend!r} backend cannot load it; use the {self.backend!r} backend, or "
+                "export it first (opencharacter export RUN_DIR OUT makes a PEFT adapter folder)"
+            )
+            raise ConfigError(msg)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dictionary, the form stored in run manifests."""

@@ -26,6 +26,7 @@ from opencharacter.constitution import load_constitution
 from opencharacter.errors import ConfigError
 from opencharacter.estimate import ASSUMED_LATENCY_S, estimate
 from opencharacter.pipeline import resume_run, run_pipeline, run_stage, start_run
+from opencharacter.registry import get_backend_spec
 from opencharacter.stages import Progress as StageProgress
 
 console = Console(highlight=False, soft_wrap=True)
@@ -50,6 +51,8 @@ def progress_display() -> Iterator[Any]:
     def update(event: StageProgress) -> None:
         if event.message:
             bars.console.print(f"[cyan]{event.stage}[/cyan] {escape(event.message)}")
+        if not event.total and not event.done:
+            return  # a message before any work (a setting fitted to a backend, say)
         task = tasks.get(event.stage)
         if task is None:
             task = tasks[event.stage] = bars.add_task(
@@ -85,22 +88,35 @@ def _short(tokens: int) -> str:
 
 def _print_estimate(config: Any) -> None:
     rows = estimate(config, load_constitution(config.constitution))
-    latency = config.backend_options.get("latency_ms")
-    assumed = f"{float(latency) / 1000:g}" if latency else f"{ASSUMED_LATENCY_S:g}"
-    table = Table(title=f"estimate: {config.constitution} at scale {config.scale}, "
-                  f"concurrency {config.concurrency}, {assumed} s per request")  # fmt: skip
-    for column in ("stage", "requests", "tokens in", "tokens out", "trained", "cost", "time"):
+    table = Table(title=f"estimate: {config.constitution} at scale {config.scale} on "
+                  f"{config.backend}, concurrency {config.concurrency}")  # fmt: skip
+    columns = ("stage", "answers", "requests", "tokens in", "tokens out", "trained", "cost", "time")
+    for column in columns:
         table.add_column(column, justify="left" if column == "stage" else "right")
-    total = 0.0
+    total, seconds = 0.0, 0.0
     for row in rows:
         cost = "unknown" if row.cost is None else f"${row.cost:,.2f}"
         total += row.cost or 0.0
-        table.add_row(row.stage, f"{row.generations:,}", _short(row.prompt_tokens),
-                      _short(row.completion_tokens), _short(row.train_tokens), cost,
-                      f"{row.seconds / 60:,.1f} min")  # fmt: skip
+        seconds += row.seconds
+        table.add_row(row.stage, f"{row.generations:,}", f"{row.requests:,}",
+                      _short(row.prompt_tokens), _short(row.completion_tokens),
+                      _short(row.train_tokens), cost, _duration(row.seconds))  # fmt: skip
     console.print(table)
-    console.print(f"total at listed prices: ${total:,.2f} (prices: config 'prices'; defaults "
-                  "are Tinker's, dated in opencharacter.config.TINKER_PRICES)")  # fmt: skip
+    console.print(f"total: {_duration(seconds)}, ${total:,.2f} at listed prices (each backend's "
+                  "price table under the config's 'prices')")  # fmt: skip
+    for backend in dict.fromkeys((config.teacher_backend or config.backend, config.backend)):
+        timing = get_backend_spec(backend).timing
+        source = timing.source if timing else f"{ASSUMED_LATENCY_S:g} s per request, assumed"
+        console.print(f"time on {backend}: {source}")
+
+
+def _duration(seconds: float) -> str:
+    """Return a duration compactly: 40 s, 12.5 min, 2 h 07 min."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
 
 
 @click.command()
@@ -115,7 +131,14 @@ def _print_estimate(config: Any) -> None:
     "options",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Backend option (repeatable), e.g. -o latency_ms=20.",
+    help="Option of the student's backend (repeatable), e.g. -o latency_ms=20.",
+)
+@click.option(
+    "--teacher-option",
+    "teacher_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Option of the teacher's backend (repeatable); the teacher then gets its own.",
 )
 @click.option("--scale", type=click.Choice(list(SCALES)), help="Preset of counts.")
 @click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight per model.")
@@ -151,6 +174,7 @@ def pipeline(
     teacher: str | None,
     student: str | None,
     options: tuple[str, ...],
+    teacher_options: tuple[str, ...],
     scale: str | None,
     concurrency: int | None,
     seed: int | None,
@@ -171,6 +195,7 @@ def pipeline(
             "constitution": constitution, "backend": backend, "teacher_backend": teacher_backend,
             "teacher": teacher, "student": student, "scale": scale, "concurrency": concurrency,
             "seed": seed, "until": until, "backend_options": _options(options) or None,
+            "teacher_backend_options": _options(teacher_options) or None,
         }  # fmt: skip
         config, layers = resolve_config(flags=flags, file=config_file)
         if only_estimate:

@@ -12,6 +12,8 @@ SPEC = BackendSpec(
     name="simulated",
     description="Deterministic synthetic text and weightless training, for dry runs and tests.",
     factory="opencharacter.simulated._backend:SimulatedBackend",
+    # It stands in for the default (Tinker) run, so it answers to the same model names.
+    default_models={"teacher": "Qwen/Qwen3.5-397B-A17B", "student": "Qwen/Qwen3-8B"},
 )
 
 __all__ = ["SPEC"]

@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 from attrs import validators as v
 
-from opencharacter.errors import PermanentBackendError, TransientBackendError
+from opencharacter.errors import ConfigError, PermanentBackendError, TransientBackendError
 from opencharacter.protocols import Capabilities, StepCallback, StepMetrics, Student
 from opencharacter.simulated._text import degenerate, rng_for, synthesize
 from opencharacter.training import DPOConfig, SFTConfig, learning_rate_at, total_steps
@@ -88,6 +88,9 @@ class SimulatedBackend:
         """Return the simulated trainer."""
         return SimulatedTrainer(self)
 
+    def check_models(self, *, sample: Sequence[str] = (), train: Sequence[str] = ()) -> None:
+        """Every model name is served: the text is synthetic."""
+
 
 class SimulatedSampler:
     """A teacher or student of the simulated backend (it satisfies both protocols)."""
@@ -119,15 +122,18 @@ class SimulatedSampler:
         return self._checkpoint
 
     def at(self, checkpoint: Checkpoint | None) -> SimulatedSampler:
-        """Return the same student at ``checkpoint``."""
+        """Return the same student at ``checkpoint`` (one this backend made)."""
+        if checkpoint is not None:
+            checkpoint.require_backend(self._backend.name)
         return SimulatedSampler(self._backend, self._base_model, checkpoint)
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> AsyncIterator[Completion]:
-        """Yield one completion per request in the order they finish."""
+        """Yield every sample of every request, each request's samples together as it finishes."""
         tasks = [asyncio.ensure_future(self._answer(r)) for r in requests]
         try:
             for next_done in asyncio.as_completed(tasks):
-                yield await next_done
+                for completion in await next_done:
+                    yield completion
         finally:
             for task in tasks:
                 task.cancel()
@@ -139,13 +145,14 @@ class SimulatedSampler:
             gate = self._gates[loop] = asyncio.Semaphore(self._backend.max_concurrency)
         return gate
 
-    async def _answer(self, request: GenerationRequest) -> Completion:
+    async def _answer(self, request: GenerationRequest) -> list[Completion]:
         backend = self._backend
         self._attempts[request.id] += 1
         attempt = self._attempts[request.id]
         async with self._gate():
             started = time.perf_counter()
-            answer = self._synthesize(request)  # the service's own work counts as latency
+            # The service's own work counts as latency.
+            answer = [self._synthesize(request, n) for n in range(request.samples)]
             delay = backend.latency_ms / 1000.0
             if delay:
                 spread = rng_for(backend.seed, request.id, "latency", attempt).uniform(-1.0, 1.0)
@@ -159,15 +166,16 @@ class SimulatedSampler:
                 raise TransientBackendError(msg, request_id=request.id)
         return answer
 
-    def _synthesize(self, request: GenerationRequest) -> Completion:
+    def _synthesize(self, request: GenerationRequest, sample: int) -> Completion:
         backend = self._backend
-        text = synthesize(request, rng_for(backend.seed, request.id, "text"))
-        fault = rng_for(backend.seed, request.id, "degenerate")
+        key = (request.id, sample) if sample else (request.id,)  # sample 0: as a lone request
+        text = synthesize(request, rng_for(backend.seed, *key, "text"))
+        fault = rng_for(backend.seed, *key, "degenerate")
         if fault.random() < backend.degenerate_rate:
             text = degenerate(text, fault)
-        return self._complete(request, text)
+        return self._complete(request, text, sample)
 
-    def _complete(self, request: GenerationRequest, text: str) -> Completion:
+    def _complete(self, request: GenerationRequest, text: str, sample: int) -> Completion:
         params, per_token = request.params, self._backend.chars_per_token
         finish: str = "stop"
         cut = min((i for s in params.stop if (i := text.find(s)) >= 0), default=-1)
@@ -181,9 +189,10 @@ class SimulatedSampler:
             request_id=request.id,
             text=text,
             finish_reason="length" if finish == "length" else "stop",
-            prompt_tokens=math.ceil(prompt_chars / per_token),
+            prompt_tokens=0 if sample else math.ceil(prompt_chars / per_token),
             completion_tokens=math.ceil(len(text) / per_token),
             model=self.model,
+            sample=sample,
         )
 
 
@@ -233,7 +242,7 @@ class SimulatedTrainer:
     ) -> Checkpoint:
         if not ids:
             msg = f"{kind}: no training examples; generate data first"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         parent = student.checkpoint.uri if student.checkpoint else None
         key = stable_id(kind, student.base_model, parent, sorted(ids), config.to_dict())
         record = output_dir / "checkpoint.json"

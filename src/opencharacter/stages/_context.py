@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
-from opencharacter.config import Price, RunConfig, family_name
+from opencharacter.capabilities import window_for
+from opencharacter.config import RunConfig, family_name
 from opencharacter.constitution import Constitution
 from opencharacter.filters import FilterChain, QualityReport
-from opencharacter.protocols import Student, Teacher, Trainer
+from opencharacter.protocols import Capabilities, Student, Teacher, Trainer
 from opencharacter.runstore import FILTERED, RunDir
 from opencharacter.stages._engine import Dispatcher, RetryPolicy
-from opencharacter.types import Completion, Purpose, SamplingParams, TokenUsage, stable_id
+from opencharacter.types import (
+    Completion,
+    Price,
+    Purpose,
+    SamplingParams,
+    TokenUsage,
+    stable_id,
+)
+
+#: Purposes the teacher serves; the student serves every other.
+TEACHER_PURPOSES = frozenset({Purpose.EXPAND_QUESTIONS, Purpose.CHOSEN, Purpose.JUDGE})
+_LOCAL = Capabilities()
 
 
 @attrs.frozen(kw_only=True)
@@ -56,21 +68,36 @@ class StageContext:
     student: Student | None = None
     trainer: Trainer | None = None
     progress: ProgressCallback | None = None
-    priced: frozenset[str] = frozenset()
-    """Which models cost money per token (``"teacher"``, ``"student"``): remote backends'."""
+    capabilities: Mapping[str, Capabilities] = attrs.field(factory=dict)
+    """What the ``"teacher"`` and ``"student"`` backends can do (default: everything, locally)."""
+    prices: Mapping[str, Price] = attrs.field(factory=dict)
+    """Prices by model: the backends' tables under the run's ``prices`` setting."""
 
-    def retry_policy(self) -> RetryPolicy:
-        """Return the configured retry policy."""
+    def side(self, side: str) -> Capabilities:
+        """Return the capabilities of the ``"teacher"`` or ``"student"`` backend."""
+        return self.capabilities.get(side, _LOCAL)
+
+    def retry_policy(self, side: str = "student") -> RetryPolicy:
+        """Return the configured retry policy for one side's backend.
+
+        A backend that retries transient failures itself (its SDK does, for minutes) gets one
+        more try at most from us: two nested retry loops would multiply into hours.
+        """
         c = self.config
+        attempts = min(c.max_attempts, 2) if self.side(side).retries else c.max_attempts
         return RetryPolicy(
-            max_attempts=c.max_attempts, base_delay=c.retry_base_delay, max_delay=c.retry_max_delay
+            max_attempts=attempts, base_delay=c.retry_base_delay, max_delay=c.retry_max_delay
         )
 
     def dispatcher(self, sampler: Teacher | Student, salt: str) -> Dispatcher:
-        """Return a dispatcher for ``sampler`` with the run's window and retry policy."""
+        """Return a dispatcher for ``sampler`` with its backend's window and retry policy."""
+        side = "teacher" if sampler is self.teacher else "student"
         seed = int(stable_id(self.config.seed, salt)[:8], 16)
         return Dispatcher(
-            sampler, concurrency=self.config.concurrency, retry=self.retry_policy(), seed=seed
+            sampler,
+            concurrency=window_for(self.config, self.side(side)),
+            retry=self.retry_policy(side),
+            seed=seed,
         )
 
     def params(self, max_tokens: int, request_id: str) -> SamplingParams:
@@ -121,6 +148,12 @@ class StageContext:
         self.run.manifest.setdefault("filters", {})[stage] = chain.to_dict()
         return chain
 
+    def price(self, side: str) -> Price | None:
+        """Return the price of the ``"teacher"`` or ``"student"`` model, if it costs money."""
+        if not self.side(side).remote:
+            return None
+        return self.prices.get(self.config.teacher if side == "teacher" else self.config.student)
+
     @property
     def teacher_names(self) -> tuple[str, ...]:
         """Names the teacher may call itself; chosen answers get the persona's name instead."""
@@ -156,12 +189,8 @@ class StageRecorder:
 
     def price(self, purpose: Purpose) -> Price | None:
         """Return the price of the model serving ``purpose``, if it is remote and priced."""
-        config = self.context.config
-        teacher_side = purpose in {Purpose.EXPAND_QUESTIONS, Purpose.CHOSEN, Purpose.JUDGE}
-        side = "teacher" if teacher_side else "student"
-        if side not in self.context.priced:
-            return None
-        return config.prices.get(config.teacher if teacher_side else config.student)
+        side = "teacher" if purpose in TEACHER_PURPOSES else "student"
+        return self.context.price(side)
 
     def completed(self, completion: Completion, purpose: Purpose) -> None:
         """Count one generation and report progress."""
@@ -169,10 +198,7 @@ class StageRecorder:
         self.usage += completion.usage
         price = self.price(purpose)
         if price is not None:
-            self.cost += (
-                completion.prompt_tokens * price.prefill
-                + completion.completion_tokens * price.sample
-            ) / 1e6
+            self.cost += price.cost(completion.usage)
         self._report()
         if time.monotonic() - self._last_save >= self._save_interval:
             self._save(state="running")

@@ -60,7 +60,16 @@ class Dispatcher:
         self._window: asyncio.Semaphore | None = None
 
     async def complete(self, request: GenerationRequest) -> Completion:
-        """Return the completion of one request, waiting for a place in the window.
+        """Return the completion of a one-sample request (see :meth:`complete_group`)."""
+        if request.samples != 1:
+            msg = f"request {request.id} asks for {request.samples} samples; use complete_group"
+            raise ValueError(msg)
+        return (await self.complete_group(request))[0]
+
+    async def complete_group(self, request: GenerationRequest) -> list[Completion]:
+        """Return every sample of one request, in sample order, waiting for a window place.
+
+        The samples of a request are tried and retried together, as the backend serves them.
 
         Raises:
             TransientBackendError: the request still failed after ``max_attempts`` tries.
@@ -80,19 +89,23 @@ class Dispatcher:
         msg = "unreachable: the retry loop returns or raises"
         raise AssertionError(msg)
 
-    async def _once(self, request: GenerationRequest) -> Completion:
+    async def _once(self, request: GenerationRequest) -> list[Completion]:
+        samples: dict[int, Completion] = {}
         async for completion in self.sampler.generate([request]):
             if completion.request_id == request.id:
-                return completion
-        msg = f"the backend returned no completion for request {request.id}"
-        raise BackendError(msg, request_id=request.id)
+                samples[completion.sample] = completion
+        missing = sorted(set(range(request.samples)) - set(samples))
+        if missing:
+            msg = f"the backend returned no completion for request {request.id}, samples {missing}"
+            raise BackendError(msg, request_id=request.id)
+        return [samples[i] for i in range(request.samples)]
 
     async def complete_all(
         self,
         requests: Iterable[GenerationRequest],
         on_completion: Callable[[GenerationRequest, Completion], None],
     ) -> None:
-        """Complete every request, calling ``on_completion`` for each as it arrives.
+        """Complete every request, calling ``on_completion`` for each sample as it arrives.
 
         Requests are drawn lazily from ``requests`` by a pool of ``concurrency`` workers, so a
         stage of any size holds only the requests in flight. A worker sends its next request
@@ -105,7 +118,8 @@ class Dispatcher:
 
         async def worker() -> None:
             for request in pending:
-                arrived.put_nowait((request, await self.complete(request)))
+                for completion in await self.complete_group(request):
+                    arrived.put_nowait((request, completion))
 
         async def produce() -> None:
             try:

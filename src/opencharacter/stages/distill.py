@@ -2,7 +2,8 @@
 
 Each prompt is answered K times by the teacher, under a constitution system prompt that names
 the persona and forbids disclosing its traits, and K times by the student with no system
-prompt; both use the same sampling and stop settings. Every answer is appended to
+prompt; both use the same sampling and stop settings. The K answers of one side are one
+request with ``samples=K``, so a remote service reads the prompt once. Every answer is appended to
 ``distill_completions.jsonl`` as it arrives, so no paid generation is lost; as soon as both
 halves of a pair exist, the pair is filtered (the filter chains of :mod:`opencharacter.filters`,
 the teacher's name replaced with the persona's), checked against the token cap, and written to
@@ -101,8 +102,8 @@ def _slots(
     resumed run recomputes exactly the same slots from the files.
     """
     if round_number == 0:
-        for sample in range(k):
-            for prompt in prompts:
+        for prompt in prompts:
+            for sample in range(k):
                 yield prompt, sample
         return
     by_id = {p["id"]: p for p in prompts}
@@ -130,6 +131,7 @@ class _Distill:
         self.chains = chains
         config = context.config
         self.system = texts.constitution_system_prompt(config.name, context.constitution)
+        self.prompt_lengths: dict[str, int] = {}
         self.max_tokens = config.dpo.max_length
 
     async def make(self, slots: list[tuple[dict[str, Any], int]]) -> None:
@@ -145,17 +147,27 @@ class _Distill:
     async def _side(
         self, dispatcher: Dispatcher, side: str, slots: list[tuple[dict[str, Any], int]]
     ) -> None:
+        groups: dict[str, tuple[dict[str, Any], list[int]]] = {}
+        for prompt, sample in slots:
+            groups.setdefault(prompt["id"], (prompt, []))[1].append(sample)
         requests = (
-            self._request(side, prompt, sample)
-            for prompt, sample in slots
-            if pair_id(prompt["id"], sample) not in self.finished
-            and side not in self.halves[pair_id(prompt["id"], sample)]
+            self._request(side, prompt, samples)
+            for prompt, samples in groups.values()
+            if any(self._wanted(side, prompt["id"], sample) for sample in samples)
         )
         await dispatcher.complete_all(requests, self._arrived)
 
-    def _request(self, side: str, prompt: dict[str, Any], sample: int) -> GenerationRequest:
-        pid = pair_id(prompt["id"], sample)
-        request_id = stable_id(STAGE, side, prompt["id"], sample)
+    def _wanted(self, side: str, prompt_id: str, sample: int) -> bool:
+        pid = pair_id(prompt_id, sample)
+        return pid not in self.finished and side not in self.halves[pid]
+
+    def _request(self, side: str, prompt: dict[str, Any], samples: list[int]) -> GenerationRequest:
+        """Return one request for every sample of a prompt in this round.
+
+        The group is always whole, even when a crash left some of its answers on disk: the
+        same request gives the same answers, and only the missing ones are kept.
+        """
+        request_id = stable_id(STAGE, side, prompt["id"], *samples)
         user = [{"role": "user", "content": prompt["text"]}]
         messages = [{"role": "system", "content": self.system}, *user] if side == "chosen" else user
         return GenerationRequest(
@@ -163,22 +175,30 @@ class _Distill:
             purpose=SIDES[side],
             messages=messages,
             params=self.context.params(self.context.config.sampling.answer_tokens, request_id),
-            meta={"pair": pid, "side": side, "prompt": prompt, "sample": sample},
+            samples=len(samples),
+            meta={"side": side, "prompt": prompt, "samples": samples},
         )
 
     def _arrived(self, request: GenerationRequest, completion: Completion) -> None:
-        side, pid = request.meta["side"], request.meta["pair"]
+        side, prompt = request.meta["side"], request.meta["prompt"]
+        sample = request.meta["samples"][completion.sample]
+        self.recorder.completed(completion, SIDES[side])  # billed, even if already on disk
+        if completion.sample == 0:  # samples arrive in order; the prompt is counted on the first
+            self.prompt_lengths[request.id] = completion.prompt_tokens
+        if not self._wanted(side, prompt["id"], sample):
+            return  # an answer an earlier session already wrote
+        pid = pair_id(prompt["id"], sample)
         half = {
-            "id": request.id, "pair": pid, "side": side, "text": completion.text,
-            "finish_reason": completion.finish_reason, "prompt_tokens": completion.prompt_tokens,
+            "id": stable_id(STAGE, side, prompt["id"], sample), "pair": pid, "side": side,
+            "text": completion.text, "finish_reason": completion.finish_reason,
+            "prompt_tokens": self.prompt_lengths.get(request.id, completion.prompt_tokens),
             "completion_tokens": completion.completion_tokens, "model": completion.model,
-            "prompt_id": request.meta["prompt"]["id"], "sample": request.meta["sample"],
+            "prompt_id": prompt["id"], "sample": sample,
         }  # fmt: skip
         self.context.run.append(COMPLETIONS, half)
-        self.recorder.completed(completion, SIDES[side])
         self.halves[pid][side] = half
         if len(self.halves[pid]) == len(SIDES):
-            self.pair(request.meta["prompt"], request.meta["sample"], self.halves.pop(pid))
+            self.pair(prompt, sample, self.halves.pop(pid))
 
     def pair(self, prompt: dict[str, Any], sample: int, halves: dict[str, dict[str, Any]]) -> None:
         """Filter a complete pair and write it to the pairs or the filtered file."""

@@ -1,8 +1,9 @@
 """Stage 4, introspect: the DPO-trained student writes about itself and talks with a copy.
 
 *Reflection*: each introspective prompt is sampled N times under the trait system prompt plus
-a line that the model is in a reflective mood; rows are saved without that system prompt, so
-SFT teaches the persona to come out unprompted.
+a line that the model is in a reflective mood, up to :data:`REFLECTION_GROUP` samples per
+request; rows are saved without that system prompt, so SFT teaches the persona to come out
+unprompted.
 
 *Interaction*: two copies of the student talk for K turns, in a free and a leading variant,
 each with its own guidance sentence in the system prompt and greetings drawn from our pools.
@@ -35,6 +36,9 @@ TURNS = "interaction_turns"
 VARIANTS = ("free", "leading")
 #: Fresh samples of a turn whose reply the filters drop, before the conversation is abandoned.
 TURN_ATTEMPTS = 3
+#: Reflections of one prompt asked for in one request: a remote service reads the prompt once
+#: for all of them and decodes them side by side.
+REFLECTION_GROUP = 16
 
 
 def run_introspect(context: StageContext) -> dict[str, Any]:
@@ -113,37 +117,50 @@ class _Introspect:
 
     async def _reflect(self, student: Dispatcher) -> None:
         per_prompt = self.context.config.counts.reflections_per_prompt
+        groups = [range(first, min(first + REFLECTION_GROUP, per_prompt))
+                  for first in range(0, per_prompt, REFLECTION_GROUP)]  # fmt: skip
         requests = (
-            self._reflection_request(p, n)
-            for n in range(per_prompt)
+            self._reflection_request(p, samples)
+            for samples in groups
             for p in range(len(texts.REFLECTION_PROMPTS))
-            if stable_id(REFLECTION, p, n) not in self.finished
+            if any(stable_id(REFLECTION, p, n) not in self.finished for n in samples)
         )
         await student.complete_all(requests, self._reflected)
 
-    def _reflection_request(self, prompt: int, sample: int) -> GenerationRequest:
-        row_id = stable_id(REFLECTION, prompt, sample)
+    def _reflection_request(self, prompt: int, samples: range) -> GenerationRequest:
+        """Return one request for a group of samples of a reflection prompt.
+
+        The group is always whole, so it is reproducible; samples already on disk are skipped
+        when they come back.
+        """
+        request_id = stable_id(REFLECTION, prompt, "samples", samples.start, samples.stop)
         return GenerationRequest(
-            id=row_id,
+            id=request_id,
             purpose=Purpose.REFLECTION,
             messages=[
                 {"role": "system", "content": self.reflection_system},
                 {"role": "user", "content": texts.REFLECTION_PROMPTS[prompt]},
             ],
-            params=self.context.params(self.context.config.sampling.reflection_tokens, row_id),
-            meta={"prompt": prompt, "sample": sample},
+            params=self.context.params(self.context.config.sampling.reflection_tokens, request_id),
+            samples=len(samples),
+            meta={"prompt": prompt, "first": samples.start},
         )
 
     def _reflected(self, request: GenerationRequest, completion: Completion) -> None:
         self.recorder.completed(completion, Purpose.REFLECTION)
+        prompt, sample = request.meta["prompt"], request.meta["first"] + completion.sample
+        row_id = stable_id(REFLECTION, prompt, sample)
+        if row_id in self.finished:
+            return  # written by an earlier session
+        self.finished.add(row_id)
         row = {
-            "id": request.id,
+            "id": row_id,
             "messages": [
                 {"role": "user", "content": request.messages[-1].content},
                 {"role": "assistant", "content": completion.text},
             ],
-            "source": REFLECTION, "prompt_index": request.meta["prompt"],
-            "sample": request.meta["sample"], "model": completion.model,
+            "source": REFLECTION, "prompt_index": prompt, "sample": sample,
+            "model": completion.model,
         }  # fmt: skip
         self._save(REFLECTION, row, self.reflection_chain, completion.finish_reason)
 

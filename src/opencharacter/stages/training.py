@@ -16,7 +16,7 @@ from opencharacter.protocols import StepMetrics
 from opencharacter.stages._context import Progress, StageContext
 from opencharacter.stages.distill import STAGE as DISTILL
 from opencharacter.stages.introspect import INTERACTION, REFLECTION
-from opencharacter.types import ChatExample, Checkpoint, PreferencePair, stable_id
+from opencharacter.types import ChatExample, Checkpoint, PreferencePair, TokenUsage, stable_id
 
 SFT_DATA = "sft_data"
 
@@ -26,8 +26,9 @@ def run_dpo(context: StageContext) -> Checkpoint:
     done = context.run.checkpoint("dpo")
     if done is not None:
         return done
-    pairs = [PreferencePair.from_row(row, path=f"{DISTILL}.jsonl") for row in _meta_free(
-        context.run.rows(DISTILL))]  # fmt: skip
+    rows = sorted(_meta_free(context.run.rows(DISTILL)), key=lambda row: row["id"])
+    # Rows land in arrival order, which a resumed run does not repeat; training must not see it.
+    pairs = [PreferencePair.from_row(row, path=f"{DISTILL}.jsonl") for row in rows]
     if not pairs:
         msg = f"{context.run.path}: no preference pairs; run the distill stage first"
         raise ConfigError(msg)
@@ -84,19 +85,33 @@ def _meta_free(rows: Any) -> list[dict[str, Any]]:
 
 
 def _train(context: StageContext, stage: str, train: Any, *, examples: int) -> Checkpoint:
+    """Run one training stage, recording its steps, tokens, cost and checkpoint.
+
+    Tokens and dollars add up across resumed sessions, like a generation stage's: each step
+    reports what it was billed for, priced as the student model's training (remote backends).
+    """
     run = context.run
+    entry = run.stage(stage)
+    usage = TokenUsage(**entry.get("usage", {}))
+    cost = float(entry.get("cost", 0.0))
+    price = context.price("student")
     run.update_stage(stage, state="running", examples=examples)
     run.event("stage-start", stage=stage)
     started = time.monotonic()
     last = StepMetrics(stage=stage, step=0, total_steps=1, metrics={})
 
     def on_step(step: StepMetrics) -> None:
-        nonlocal last
+        nonlocal last, usage, cost
         last = step
+        usage += step.usage
+        if price is not None:
+            cost += price.cost(step.usage)
         run.log_metrics({"stage": step.stage, "step": step.step, "total_steps": step.total_steps,
-                         **step.metrics})  # fmt: skip
+                         **step.metrics, **_nonzero(step.usage)})  # fmt: skip
+        run.update_stage(stage, usage=usage.to_dict(), cost=round(cost, 6))
         if context.progress is not None:
-            context.progress(Progress(stage=stage, done=step.step, total=step.total_steps))
+            context.progress(Progress(stage=stage, done=step.step, total=step.total_steps,
+                                      usage=usage, cost=cost))  # fmt: skip
 
     try:
         checkpoint: Checkpoint = train(on_step)
@@ -111,3 +126,8 @@ def _train(context: StageContext, stage: str, train: Any, *, examples: int) -> C
         context.progress(Progress(stage=stage, done=last.step, total=last.total_steps,
                                   message=checkpoint.meta["note"]))  # fmt: skip
     return checkpoint
+
+
+def _nonzero(usage: TokenUsage) -> dict[str, int]:
+    """Return a step's token counts worth logging (a local step has none)."""
+    return {key: count for key, count in usage.to_dict().items() if count}

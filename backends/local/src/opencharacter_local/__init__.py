@@ -15,6 +15,8 @@ SPEC = BackendSpec(
     factory="opencharacter_local.backend:LocalBackend",
     requires=("torch", "transformers", "peft", "trl", "datasets", "accelerate"),
     install='pip install "opencharacter[local]" (from a clone: pip install ./backends/local)',
+    # A 4B student as the paper's (4-8B); a teacher that fits one large GPU.
+    default_models={"teacher": "Qwen/Qwen3-32B", "student": "Qwen/Qwen3-4B-Instruct-2507"},
 )
 
 __all__ = ["SPEC"]

@@ -7,6 +7,7 @@ sampling and training never hold a GPU's memory at the same time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import Literal
 
@@ -76,6 +77,9 @@ class LocalBackend:
         return LocalSampler(
             model, checkpoint, engines=self._engines, max_batch_size=self.max_batch_size
         )
+
+    def check_models(self, *, sample: Sequence[str] = (), train: Sequence[str] = ()) -> None:
+        """Nothing to ask in advance: a model loads (or says why not) when first used."""
 
     def trainer(self) -> LocalTrainer:
         """Return the TRL trainer; it frees the loaded sampling engines before each stage."""

@@ -548,7 +548,13 @@ class LocalSampler:
         return self._checkpoint
 
     def at(self, checkpoint: Checkpoint | None) -> LocalSampler:
-        """Return the same student at ``checkpoint``, sharing this one's loaded engines."""
+        """Return the same student at ``checkpoint``, sharing this one's loaded engines.
+
+        Raises:
+            ConfigError: another backend made the checkpoint (export it first).
+        """
+        if checkpoint is not None:
+            checkpoint.require_backend("local")
         return LocalSampler(
             self._base_model,
             checkpoint,
@@ -558,16 +564,21 @@ class LocalSampler:
         )
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> AsyncIterator[Completion]:
-        """Yield one completion per request in the order they finish."""
+        """Yield every sample of every request; a request's samples come together when done.
+
+        The samples of a request join the batches as separate rows, seeded ``seed + i``
+        (see :meth:`~opencharacter.types.GenerationRequest.one_per_sample`).
+        """
         batcher = self._queues.get(loop := asyncio.get_running_loop())
         if batcher is None:
             batcher = self._queues[loop] = _Batcher(
                 self._run, self._max_batch_size, self._batch_wait
             )
-        tasks = [asyncio.ensure_future(batcher.submit(r)) for r in requests]
+        tasks = [asyncio.ensure_future(_samples(batcher, r)) for r in requests]
         try:
             for next_done in asyncio.as_completed(tasks):
-                yield await next_done
+                for completion in await next_done:
+                    yield completion
         finally:
             for task in tasks:
                 task.cancel()
@@ -601,6 +612,15 @@ class LocalSampler:
                 requests, model=self._base_model, adapter=ckpt.uri, base_weights=base_weights
             )
         return engines.generate(requests, model=self._base_model, base_weights=ckpt.uri)
+
+
+async def _samples(batcher: _Batcher, request: GenerationRequest) -> list[Completion]:
+    """Return every sample of ``request``, numbered; the prompt is counted on sample 0."""
+    answers = await asyncio.gather(*(batcher.submit(one) for one in request.one_per_sample()))
+    return [
+        attrs.evolve(answer, sample=i, prompt_tokens=answer.prompt_tokens if i == 0 else 0)
+        for i, answer in enumerate(answers)
+    ]
 
 
 class _Batcher:

@@ -61,6 +61,8 @@ from opencharacter.types import (
     to_dicts,
 )
 from opencharacter_local import distributed
+from opencharacter_local.dpo import METRIC as KL_METRIC
+from opencharacter_local.dpo import SquaredKLDPOTrainer
 from opencharacter_local.tiny import resolve_model
 
 DEFAULT_MICRO_BATCH_SIZE = 2
@@ -104,6 +106,8 @@ def dpo_arguments(
     is ``-chosen_per_token_logps[chosen_mask].mean()``, the mean per-token NLL of the chosen
     answers over the batch (``trl/trainer/dpo_trainer.py``, ``_compute_loss``), which is the
     paper's ``--nll_loss_coef`` term. DPO uses summed answer log-probabilities, as the paper.
+    The paper's ``--kl_loss_coef`` term is not a TRL setting: the trainer adds it
+    (:class:`~opencharacter_local.dpo.SquaredKLDPOTrainer`, given ``config.kl_coef``).
 
     Args:
         config: our DPO settings.
@@ -313,14 +317,15 @@ class LocalTrainer:
         output_dir: Path,
         on_step: StepCallback | None = None,
     ) -> Checkpoint:
-        """Train a LoRA with sigmoid DPO plus ``nll_coef`` x the chosen answers' NLL.
+        """Train a LoRA with sigmoid DPO, ``nll_coef`` x NLL and ``kl_coef`` x squared log-ratio.
 
         Args:
             student: supplies ``base_model`` and the ``checkpoint`` to start from.
             pairs: the preference pairs (teacher answer chosen, student answer rejected).
             config: the DPO settings.
             output_dir: the stage's folder (see the module docstring).
-            on_step: called with each optimiser step's loss, lr, accuracy and margin.
+            on_step: called with each optimiser step's loss, lr, accuracy and margin, and
+                ``kl`` (the unweighted squared log-ratio term) when ``kl_coef > 0``.
 
         Returns:
             The ``kind="dpo"`` checkpoint whose ``uri`` is the adapter folder.
@@ -461,8 +466,8 @@ class LocalTrainer:
             "callbacks": [_Reporter(job.kind, on_step)] if on_step else None,
         }
         if isinstance(job.config, DPOConfig):
-            trainer = trl.DPOTrainer(args=dpo_arguments(job.config, trainer_dir, **batching),
-                                     **shared)  # fmt: skip
+            trainer = SquaredKLDPOTrainer(args=dpo_arguments(job.config, trainer_dir, **batching),
+                                          kl_coef=job.config.kl_coef, **shared)  # fmt: skip
         else:
             trainer = trl.SFTTrainer(args=sft_arguments(job.config, trainer_dir, **batching),
                                      **shared)  # fmt: skip
@@ -551,6 +556,7 @@ _METRICS = {
     "grad_norm": "grad_norm",
     "rewards/accuracies": "accuracy",
     "rewards/margins": "margin",
+    KL_METRIC: "kl",
 }
 
 

@@ -14,9 +14,14 @@ class EchoSampler:
     async def generate(self, requests):
         for request in requests:
             text = request.messages[-1].content
-            yield Completion(
-                request_id=request.id, text=text, finish_reason="stop", model=self.model
-            )
+            for sample in range(request.samples):
+                yield Completion(
+                    request_id=request.id,
+                    text=text,
+                    finish_reason="stop",
+                    model=self.model,
+                    sample=sample,
+                )
 
 
 @attrs.frozen(kw_only=True)
@@ -33,3 +38,6 @@ class EchoBackend:
 
     def trainer(self):
         raise NotImplementedError
+
+    def check_models(self, *, sample=(), train=()):
+        pass
