@@ -1,7 +1,8 @@
 """The ``tinker`` backend plugin: sampling and LoRA training on the Tinker service.
 
-This module is the cheap registration the entry point points at; it imports no SDK. The
-implementation module named by :data:`SPEC`'s factory arrives with the Tinker backend issue.
+This module is the cheap registration the entry point points at; it imports no SDK (the
+backend itself is :mod:`opencharacter_tinker.backend`). It says what the core needs to know
+before the SDK is loaded: whether credentials exist, the default models, and the prices.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import os
 from pathlib import Path
 
 from opencharacter.registry import BackendSpec
+from opencharacter_tinker.prices import PRICES
+from opencharacter_tinker.timing import TIMING
 
 CREDENTIALS_FILE = Path.home() / ".tinker" / "credentials.json"
 
@@ -30,9 +33,14 @@ SPEC = BackendSpec(
     name="tinker",
     description="Tinker service: remote sampling and LoRA DPO/SFT training.",
     factory="opencharacter_tinker.backend:TinkerBackend",
-    requires=("tinker",),
-    install='pip install "opencharacter[tinker]"',
+    requires=("tinker", "torch", "transformers"),
+    install='pip install "opencharacter[tinker]" (from a clone: pip install ./backends/tinker)',
     readiness=credentials_problems,
+    # The seed's Qwen3 Instruct-2507 models were retired from Tinker in 2026. A hybrid Qwen3
+    # student (sampled with thinking off) and the largest Qwen3.5 as the teacher, both served.
+    default_models={"teacher": "Qwen/Qwen3.5-397B-A17B", "student": "Qwen/Qwen3-8B"},
+    prices=PRICES,
+    timing=TIMING,
 )
 
 __all__ = ["SPEC", "credentials_problems"]
