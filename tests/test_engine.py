@@ -83,3 +83,39 @@ def test_a_permanent_error_stops_everything_at_once():
             (request(i) for i in range(30)), lambda r, c: None))  # fmt: skip
     assert max(sampler.calls.values()) == 1
     assert len(sampler.calls) <= 3
+
+
+class Grouped:
+    """Answers every sample of a request together, optionally dropping the last one."""
+
+    model = "grouped"
+
+    def __init__(self, drop_last=False):
+        self.drop_last = drop_last
+        self.calls = 0
+
+    async def generate(self, requests):
+        for r in requests:
+            self.calls += 1
+            for sample in reversed(range(r.samples - int(self.drop_last))):
+                yield Completion(request_id=r.id, text=f"{r.id}/{sample}", finish_reason="stop",
+                                 sample=sample)  # fmt: skip
+
+
+def test_a_request_for_k_samples_returns_them_in_order_from_one_call():
+    """complete_group returns every sample, numbered, in order; the sampler is called once."""
+    sampler = Grouped()
+    group = GenerationRequest(id="g", messages=[{"role": "user", "content": "hi"}], samples=3)
+    answers = asyncio.run(Dispatcher(sampler, concurrency=2, retry=FAST).complete_group(group))
+    assert [a.text for a in answers] == ["g/0", "g/1", "g/2"]
+    assert sampler.calls == 1
+
+
+def test_a_group_missing_a_sample_is_an_error_naming_it():
+    """A backend that answers only some samples fails the request, naming what is missing."""
+    from opencharacter.errors import BackendError  # noqa: PLC0415
+
+    group = GenerationRequest(id="g", messages=[{"role": "user", "content": "hi"}], samples=2)
+    dispatcher = Dispatcher(Grouped(drop_last=True), concurrency=1, retry=FAST)
+    with pytest.raises(BackendError, match=r"samples \[1\]"):
+        asyncio.run(dispatcher.complete_group(group))

@@ -8,13 +8,14 @@ import time
 
 import pytest
 
-from opencharacter.errors import PermanentBackendError, TransientBackendError
+from opencharacter.errors import ConfigError, PermanentBackendError, TransientBackendError
 from opencharacter.protocols import Backend, Student, Teacher, Trainer
 from opencharacter.registry import load_backend
 from opencharacter.simulated._backend import SimulatedBackend
 from opencharacter.training import DPOConfig, SFTConfig, total_steps
 from opencharacter.types import (
     ChatExample,
+    Checkpoint,
     GenerationRequest,
     PreferencePair,
     Purpose,
@@ -241,3 +242,24 @@ def test_cli_style_options_build_the_backend():
         {"latency_ms": "20", "failure_rate": "0.2", "fail_permanently": "false", "seed": "7"},
     )
     assert backend == SimulatedBackend(latency_ms=20, failure_rate=0.2, seed=7)
+
+
+def test_k_samples_differ_are_numbered_and_count_the_prompt_once():
+    """A group of samples: distinct, numbered 0..K-1, the prompt on sample 0, reproducible."""
+    sampler = SimulatedBackend(seed=1).teacher("t")
+    group = GenerationRequest(id="g", messages=[{"role": "user", "content": "Plan my week."}],
+                              params=SamplingParams(max_tokens=200), samples=3)  # fmt: skip
+    answers = sorted(run(sampler, [group]), key=lambda c: c.sample)
+    assert [a.sample for a in answers] == [0, 1, 2]
+    assert len({a.text for a in answers}) == 3
+    assert answers[0].prompt_tokens > 0
+    assert answers[1].prompt_tokens == answers[2].prompt_tokens == 0
+    again = sorted(run(sampler, [group]), key=lambda c: c.sample)
+    assert [a.text for a in again] == [a.text for a in answers]
+
+
+def test_a_checkpoint_of_another_backend_is_refused():
+    """The simulated student cannot pretend to load a local adapter."""
+    local = Checkpoint(backend="local", base_model="m", uri="/tmp/adapter", kind="dpo")
+    with pytest.raises(ConfigError, match="'local' backend"):
+        SimulatedBackend().student("m").at(local)

@@ -229,3 +229,33 @@ def test_the_manifest_records_the_filter_chains_used(tmp_path):
         recorded = context.run.manifest["filters"]
     assert [s["filter"] for s in recorded["distill-chosen"]["steps"]][-1] == "disclosure"
     assert "identity" not in [s["filter"] for s in recorded["distill-rejected"]["steps"]]
+
+
+def test_training_tokens_and_their_cost_reach_the_manifest(tmp_path):
+    """Each step's billed tokens add up in the stage entry, priced as the student's training."""
+    from opencharacter.protocols import Capabilities, StepMetrics  # noqa: PLC0415
+    from opencharacter.types import Checkpoint, Price, TokenUsage  # noqa: PLC0415
+
+    class Billed:
+        def dpo(self, student, pairs, config, *, output_dir, on_step=None):
+            for step in (1, 2):
+                usage = TokenUsage(train_tokens=10**6, prompt_tokens=10**6 if step == 1 else 0)
+                on_step(StepMetrics(stage="dpo", step=step, total_steps=2, metrics={"loss": 0.5},
+                                    usage=usage))  # fmt: skip
+            return Checkpoint(backend="billed", base_model="m", uri="billed://dpo", kind="dpo")
+
+    context = make_context(tmp_path)
+    with context.run:
+        run_prompts(context)
+        run_distill(context)
+        price = Price(prefill=0.5, sample=1.0, train=2.0)
+        billed = attrs.evolve(context, trainer=Billed(),
+                              capabilities={"student": Capabilities(remote=True)},
+                              prices={context.config.student: price})  # fmt: skip
+        run_dpo(billed)
+        entry = context.run.stage("dpo")
+    assert entry["usage"]["train_tokens"] == 2 * 10**6
+    assert entry["usage"]["prompt_tokens"] == 10**6
+    assert entry["cost"] == pytest.approx(2 * 2.0 + 0.5)
+    steps = [r for r in context.run.rows("metrics") if r.get("stage") == "dpo"]
+    assert [s["train_tokens"] for s in steps] == [10**6, 10**6]

@@ -7,7 +7,7 @@ import json
 import attrs
 import pytest
 
-from opencharacter.errors import DataError
+from opencharacter.errors import ConfigError, DataError
 from opencharacter.types import (
     ChatExample,
     Checkpoint,
@@ -15,6 +15,7 @@ from opencharacter.types import (
     GenerationRequest,
     Message,
     PreferencePair,
+    Price,
     Purpose,
     SamplingParams,
     TokenUsage,
@@ -150,3 +151,36 @@ def test_checkpoint_round_trips_through_dict():
     assert Checkpoint.from_dict(json.loads(json.dumps(checkpoint.to_dict()))) == checkpoint
     with pytest.raises(DataError):
         Checkpoint.from_dict({"backend": "x"})
+
+
+def test_price_discounts_cache_hits_and_refuses_to_price_untrained_models():
+    """Cache hits cost the cached price; training tokens need a training price."""
+    price = Price(prefill=1.0, sample=2.0, train=4.0, cached_prefill=0.2)
+    usage = TokenUsage(prompt_tokens=10**6, cached_prompt_tokens=5 * 10**5,
+                       completion_tokens=10**6, train_tokens=10**6)  # fmt: skip
+    assert price.cost(usage) == pytest.approx(0.5 + 0.1 + 2.0 + 4.0)
+    assert Price(prefill=1.0, sample=2.0).cost(TokenUsage(prompt_tokens=10**6)) == 1.0
+    with pytest.raises(ConfigError, match="no training price"):
+        Price(prefill=1.0, sample=2.0).cost(TokenUsage(train_tokens=1))
+
+
+def test_a_checkpoint_names_its_maker_and_refuses_other_backends():
+    """Only the backend that made a checkpoint may load it; the message says how to export."""
+    checkpoint = Checkpoint(backend="tinker", base_model="m", kind="dpo",
+                            uri="tinker://run/sampler_weights/dpo",
+                            state_uri="tinker://run/weights/dpo")  # fmt: skip
+    checkpoint.require_backend("tinker")
+    with pytest.raises(ConfigError, match=r"made by the 'tinker' backend.*export"):
+        checkpoint.require_backend("local")
+    assert Checkpoint.from_dict(checkpoint.to_dict()) == checkpoint
+
+
+def test_samples_of_a_request_count_the_prompt_once():
+    """Usage adds up to what was processed: prompt and request on sample 0 only."""
+    first = Completion(request_id="q", text="a", finish_reason="stop", prompt_tokens=9,
+                       completion_tokens=2, cached_prompt_tokens=4)  # fmt: skip
+    second = Completion(request_id="q", text="b", finish_reason="stop", completion_tokens=3,
+                        sample=1)  # fmt: skip
+    total = first.usage + second.usage
+    assert (total.prompt_tokens, total.completion_tokens, total.cached_prompt_tokens) == (9, 5, 4)
+    assert total.requests == 1
