@@ -30,3 +30,17 @@ def test_paper_config_resolves_to_the_papers_settings():
     config, _ = resolve_config(file=EXAMPLES / "paper.toml", environ={})
     assert (config.scale, config.counts.samples_per_prompt, config.dpo.beta) == ("paper", 5, 0.1)
     assert config.generic_source == "GAIR/lima"
+
+
+def test_paper_config_runs_on_tinker_as_written():
+    """Every explicit setting of examples/paper.toml is one the Tinker backend honours."""
+    backend = pytest.importorskip("opencharacter_tinker.backend").TinkerBackend()
+    from opencharacter.capabilities import explicit_settings, fit_config  # noqa: PLC0415
+
+    config, layers = resolve_config(file=EXAMPLES / "paper.toml", environ={})
+    side = ("tinker", backend.capabilities)
+    fitted, changes = fit_config(config, teacher=side, student=side,
+                                 explicit=explicit_settings(layers))  # fmt: skip
+    assert fitted.dpo.kl_coef == 0.001
+    assert fitted.sft.start == "continue"
+    assert {c.setting for c in changes} == {"dpo.lora.alpha", "sft.lora.alpha"}
