@@ -28,7 +28,6 @@ registration in ``opencharacter_local`` stays free of them.
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -49,6 +48,7 @@ from transformers import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
+from opencharacter import stage_dir
 from opencharacter.errors import ConfigError
 from opencharacter.protocols import StepCallback, StepMetrics, Student
 from opencharacter.training import DPOConfig, LoRAConfig, SFTConfig
@@ -75,7 +75,6 @@ _CHECKPOINTING = (
     if "activation_checkpointing" in {f.name for f in dataclasses.fields(TrainingArguments)}
     else "gradient_checkpointing"
 )
-_MARKER = "checkpoint.json"
 
 
 def _optimizer_steps(examples: int, micro_batch_size: int, accumulation: int, epochs: int) -> int:
@@ -337,7 +336,7 @@ class LocalTrainer:
         _refuse_followers()
         output_dir = Path(output_dir)
         key = _inputs_key("dpo", student, [p.id for p in pairs], config)
-        done = _claim(output_dir, key)
+        done = stage_dir.claim(output_dir, key)
         if done is not None:
             return done
         tokenizer = resolve_model(student.base_model)
@@ -386,7 +385,7 @@ class LocalTrainer:
             msg = "sft: no training examples"
             raise ConfigError(msg)
         key = _inputs_key("sft", student, [e.id for e in examples], config)
-        done = _claim(output_dir, key)
+        done = stage_dir.claim(output_dir, key)
         if done is not None:
             return done
         weights, adapter, base_weights = self._start(
@@ -513,9 +512,7 @@ class LocalTrainer:
             parent=student.checkpoint.uri if student.checkpoint else None,
             meta=meta,
         )
-        partial = output_dir / f"{_MARKER}.partial"
-        partial.write_text(json.dumps(checkpoint.to_dict(), indent=2) + "\n", encoding="utf-8")
-        partial.replace(output_dir / _MARKER)
+        stage_dir.finish(output_dir, checkpoint)
         shutil.rmtree(args.output_dir, ignore_errors=True)
         return checkpoint
 
@@ -612,30 +609,6 @@ def _last_checkpoint(output_dir: Path) -> str | None:
 def _inputs_key(kind: str, student: Student, ids: list[str], config: DPOConfig | SFTConfig) -> str:
     parent = student.checkpoint.uri if student.checkpoint else None
     return stable_id(kind, student.base_model, parent, sorted(ids), config.to_dict())
-
-
-def _claim(output_dir: Path, key: str) -> Checkpoint | None:
-    """Return the finished checkpoint for ``key``, or claim ``output_dir`` to (re)train in.
-
-    Raises:
-        ConfigError: ``output_dir`` was started for different inputs, so its state is not ours.
-    """
-    record = output_dir / "inputs.json"
-    if record.is_file():
-        claimed = json.loads(record.read_text(encoding="utf-8"))["inputs"]
-        if claimed != key:
-            msg = (
-                f"{output_dir} holds a training run for other inputs or settings; "
-                "delete it or train into another folder"
-            )
-            raise ConfigError(msg)
-        marker = output_dir / _MARKER
-        if marker.is_file():
-            return Checkpoint.from_dict(json.loads(marker.read_text(encoding="utf-8")))
-        return None
-    output_dir.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"inputs": key}) + "\n", encoding="utf-8")
-    return None
 
 
 def _preference_row(pair: PreferencePair) -> dict[str, Any]:

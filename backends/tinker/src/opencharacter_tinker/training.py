@@ -42,6 +42,7 @@ import tinker
 import torch
 from tinker import types
 
+from opencharacter import stage_dir
 from opencharacter.errors import ConfigError
 from opencharacter.jsonl import JsonlWriter, read_jsonl
 from opencharacter.protocols import StepCallback, StepMetrics, Student
@@ -63,7 +64,6 @@ from opencharacter_tinker.renderers import Renderer
 BACKEND = "tinker"
 #: How long intermediate training states live on the service: long enough to resume a run.
 STATE_TTL_SECONDS = 7 * 24 * 3600
-_MARKER = "checkpoint.json"
 _ADAM_EPS = 1e-8  # the cookbook's; Tinker's default (1e-12) is tighter than torch's
 
 
@@ -267,26 +267,9 @@ class _Stage:
             student.checkpoint.require_backend(BACKEND)
         parent = student.checkpoint.uri if student.checkpoint else None
         self.key = stable_id(kind, student.base_model, parent, sorted(ids), config.to_dict())
-        self.done = self._claim()
+        self.done = stage_dir.claim(output_dir, self.key)
 
     # The folder ---------------------------------------------------------------------------
-
-    def _claim(self) -> Checkpoint | None:
-        record = self.output_dir / "inputs.json"
-        if record.is_file():
-            if json.loads(record.read_text(encoding="utf-8"))["inputs"] != self.key:
-                msg = (
-                    f"{self.output_dir} holds a training run for other inputs or settings; "
-                    "delete it or train into another folder"
-                )
-                raise ConfigError(msg)
-            marker = self.output_dir / _MARKER
-            if marker.is_file():
-                return Checkpoint.from_dict(json.loads(marker.read_text(encoding="utf-8")))
-            return None
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(record, {"inputs": self.key})
-        return None
 
     def _progress(self) -> dict[str, Any] | None:
         path = self.output_dir / "progress.json"
@@ -454,7 +437,9 @@ class _Stage:
         trainer.wait(submitted.optim, f"the optimiser step {submitted.step}")
         if submitted.save is not None:
             state = trainer.wait(submitted.save, f"saving step {submitted.step}").path
-            _write_json(self.output_dir / "progress.json", {"step": submitted.step, "state": state})
+            stage_dir.write_json(
+                self.output_dir / "progress.json", {"step": submitted.step, "state": state}
+            )
         metrics = {k: float(v) for k, v in output.metrics.items() if isinstance(v, int | float)}
         metrics["loss"] = metrics.get("loss:sum", 0.0)
         metrics["lr"] = submitted.lr
@@ -493,12 +478,4 @@ class _Stage:
                 "inputs": self.key,
             },
         )
-        _write_json(self.output_dir / _MARKER, checkpoint.to_dict())
-        return checkpoint
-
-
-def _write_json(path: Path, data: Any) -> None:
-    """Replace ``path`` atomically, so a kill leaves the old file or the new one."""
-    partial = path.with_name(f"{path.name}.partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    partial.replace(path)
+        return stage_dir.finish(self.output_dir, checkpoint)
