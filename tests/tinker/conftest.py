@@ -17,14 +17,18 @@ TINY = "opencharacter/tiny-qwen3"
 
 @pytest.fixture(autouse=True, scope="module")
 def _offline():
-    """No telemetry, no real credentials or address, no Hub; two torch threads."""
+    """No telemetry, no real credentials or address, no Hub; one torch thread.
+
+    The fake service runs its model in this process beside the SDK's threads: on two cores one
+    torch thread is many times faster than two fighting over them.
+    """
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TINKER_TELEMETRY", "0")
         patch.setenv("HF_HUB_OFFLINE", "1")
         for name in ("TINKER_API_KEY", "TINKER_BASE_URL", "TINKER_CREDENTIAL_CMD"):
             patch.delenv(name, raising=False)
         threads = torch.get_num_threads()
-        torch.set_num_threads(2)
+        torch.set_num_threads(1)
         yield patch
         torch.set_num_threads(threads)
 

@@ -57,6 +57,9 @@ def quiet_frameworks() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft|trl)\b")
+    # The Tinker SDK logs each of its own retries (a busy queue is normal); failures still
+    # reach us as exceptions.
+    logging.getLogger("tinker").setLevel(logging.ERROR)
 
 
 cli.add_command(backends)

@@ -24,10 +24,13 @@ from opencharacter_tinker.errors import translate
 T = TypeVar("T")
 
 
-def call_with_timeout(function: Callable[[], T], timeout: float, what: str) -> T:
-    """Run a blocking SDK call in a daemon thread; give up after ``timeout`` seconds.
+def in_background(function: Callable[[], T], what: str) -> Callable[[float], T]:
+    """Start a blocking SDK call in a daemon thread; return a wait for its result.
 
-    Raises:
+    The wait gives up after the seconds it is given: a thread still stuck in the SDK cannot
+    keep the process alive, and its caller hears in time.
+
+    Raises (from the wait):
         BackendError: the call failed (translated) or did not return in time.
     """
     box: dict[str, Any] = {}
@@ -40,16 +43,25 @@ def call_with_timeout(function: Callable[[], T], timeout: float, what: str) -> T
 
     thread = threading.Thread(target=target, name=f"tinker: {what}", daemon=True)
     thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        msg = (
-            f"Tinker: no answer to {what} within {timeout:g} s; check the network and "
-            "TINKER_BASE_URL (option connect_timeout sets the limit)"
-        )
-        raise PermanentBackendError(msg)
-    if "error" in box:
-        raise translate(box["error"]) from box["error"]
-    return box["value"]  # type: ignore[no-any-return]
+
+    def wait(timeout: float) -> T:
+        thread.join(timeout)
+        if thread.is_alive():
+            msg = (
+                f"Tinker: no answer to {what} within {timeout:g} s; check the network and "
+                "TINKER_BASE_URL (options connect_timeout and step_timeout set the limits)"
+            )
+            raise PermanentBackendError(msg)
+        if "error" in box:
+            raise translate(box["error"]) from box["error"]
+        return box["value"]  # type: ignore[no-any-return]
+
+    return wait
+
+
+def call_with_timeout(function: Callable[[], T], timeout: float, what: str) -> T:
+    """Run a blocking SDK call in a daemon thread; give up after ``timeout`` seconds."""
+    return in_background(function, what)(timeout)
 
 
 class Connection:
@@ -73,6 +85,7 @@ class Connection:
         self._service: tinker.ServiceClient | None = None
         self._models: dict[str, Any] | None = None
         self._samplers: dict[tuple[str, str | None], tinker.SamplingClient] = {}
+        self._creating: dict[tuple[str, str | None], asyncio.Future[tinker.SamplingClient]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -133,10 +146,23 @@ class Connection:
         return getattr(info, "max_context_length", None)
 
     async def sampling_client(self, base_model: str, path: str | None) -> tinker.SamplingClient:
-        """Return the sampling client of a base model, or of a ``tinker://`` sampler path."""
+        """Return the sampling client of a base model, or of a ``tinker://`` sampler path.
+
+        Concurrent first requests share one creation: a stage's hundreds of requests start
+        at once, and each creating its own client would open as many sessions.
+        """
         key = (base_model, path)
-        client = self._samplers.get(key)
-        if client is None:
+        if (client := self._samplers.get(key)) is not None:
+            return client
+        creating = self._creating.get(key)
+        if creating is None or creating.get_loop() is not asyncio.get_running_loop():
+            creating = asyncio.ensure_future(self._create_sampler(base_model, path))
+            self._creating[key] = creating
+        return await asyncio.shield(creating)
+
+    async def _create_sampler(self, base_model: str, path: str | None) -> tinker.SamplingClient:
+        key = (base_model, path)
+        try:
             future = await asyncio.to_thread(
                 call_with_timeout,
                 lambda: (
@@ -153,8 +179,10 @@ class Connection:
                 )
             except Exception as exc:
                 raise translate(exc) from exc
-            client = self._samplers[key] = created
-        return client
+            self._samplers[key] = created
+            return created
+        finally:
+            self._creating.pop(key, None)
 
     def close(self) -> None:
         """End the session on the service (best effort), so it stops counting as live."""

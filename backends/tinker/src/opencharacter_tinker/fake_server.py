@@ -298,6 +298,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Small requests and answers: without this, Nagle's algorithm holds each for ~40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.track(self.connection)
 
     def finish(self) -> None:
@@ -325,6 +327,7 @@ class _HTTPServer(ThreadingHTTPServer):
     """
 
     daemon_threads = True
+    request_queue_size = 1024  # a stage opens hundreds of connections at once
 
     def __init__(self, address: tuple[str, int], app: FakeTinkerServer) -> None:
         self.app = app
@@ -405,7 +408,8 @@ class FakeTinkerServer:
         calls: operations served, by kind ("asample", "compute_logprobs", "forward",
             "forward_backward", "optim_step", "save_weights", "save_weights_for_sampler",
             "save_weights_external", "create_model", "load_weights", "create_sampling_session").
-            Retried duplicates of one operation count once.
+            Retried duplicates of one operation count once. ``GET /fake/calls`` answers them
+            as JSON, for a server run in another process (``python -m ...fake_server``).
         injected_failures: how many requests ``transient_failure_rate`` has failed so far.
     """
 
@@ -558,6 +562,7 @@ class FakeTinkerServer:
             ),
             ("GET", f"/api/v1/training_runs/{run}/checkpoints/{ckpt}/archive", self._archive),
             ("GET", r"/files/(?P<token>[^/]+)/(?P<file>[^/]+)", self._download),
+            ("GET", "/fake/calls", lambda _r: _Response.json(dict(self.calls))),
         ]
         return [(method, re.compile(pattern + "$"), fn) for method, pattern, fn in table]
 

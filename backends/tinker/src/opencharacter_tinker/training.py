@@ -56,7 +56,7 @@ from opencharacter.types import (
     stable_id,
     to_dicts,
 )
-from opencharacter_tinker.connection import Connection, call_with_timeout
+from opencharacter_tinker.connection import Connection, in_background
 from opencharacter_tinker.errors import translate
 from opencharacter_tinker.losses import paper_dpo_loss
 from opencharacter_tinker.renderers import Renderer
@@ -171,6 +171,7 @@ class TinkerTrainer:
             msg = f"dpo: none of {len(pairs)} pairs fits max_length={config.max_length} tokens"
             raise ConfigError(msg)
         ids = list(rendered)
+        opening = stage.open_client()  # the service loads the model while we score
         reference, scored = stage.reference(rendered)
 
         def submit(client: tinker.TrainingClient, batch: list[int]) -> tuple[Any, TokenUsage]:
@@ -188,7 +189,7 @@ class TinkerTrainer:
             # forward_backward_custom runs a forward pass, then a forward-backward pass.
             return client.forward_backward_custom(data, loss), TokenUsage(train_tokens=2 * tokens)
 
-        return stage.train(len(ids), submit, on_step, first_usage=scored,
+        return stage.train(opening, len(ids), submit, on_step, first_usage=scored,
                            dropped=len(pairs) - len(ids))  # fmt: skip
 
     def sft(
@@ -235,7 +236,7 @@ class TinkerTrainer:
             tokens = sum(len(s.tokens) - 1 for s in sequences)
             return client.forward_backward(data, "cross_entropy"), TokenUsage(train_tokens=tokens)
 
-        return stage.train(len(rendered), submit, on_step)
+        return stage.train(stage.open_client(), len(rendered), submit, on_step)
 
     def wait(self, future: Any, what: str) -> Any:
         """Return a future's result, or fail after ``step_timeout`` seconds."""
@@ -338,11 +339,13 @@ class _Stage:
 
     # The loop -----------------------------------------------------------------------------
 
-    def _client(self) -> tuple[tinker.TrainingClient, int, str | None]:
-        """Return the training client, the steps already done, and the last saved state.
+    def open_client(self) -> Callable[[], tuple[tinker.TrainingClient, int, str | None]]:
+        """Start creating the training client; return a wait for it, its step and saved state.
 
-        In order: the stage's own last saved state (weights and optimiser: a resume), the
-        student checkpoint's training state (weights only: SFT after DPO), or a new LoRA.
+        The wait returns the client, the steps already done and the last saved state. The
+        client starts from, in order: the stage's own last saved state (weights and optimiser:
+        a resume), the student checkpoint's training state (weights only: SFT after DPO), or
+        a new LoRA.
         """
         service = self.trainer._connection.service
         progress = self._progress()
@@ -367,10 +370,10 @@ class _Stage:
                 train_unembed=False,  # the paper's LoRA covers every linear layer, not the head
             )
         timeout = self.trainer._timeout
-        client = call_with_timeout(
-            lambda: create().result(timeout=timeout), timeout, "the training client's creation"
+        wait = in_background(
+            lambda: create().result(timeout=timeout), "the training client's creation"
         )
-        return client, start, state
+        return lambda: (wait(timeout), start, state)
 
     def batches(self, examples: int) -> list[list[int]]:
         """Return every step's example indices: a seeded shuffle per epoch, then batches."""
@@ -384,6 +387,7 @@ class _Stage:
 
     def train(
         self,
+        opening: Callable[[], tuple[tinker.TrainingClient, int, str | None]],
         examples: int,
         submit: Callable[[tinker.TrainingClient, list[int]], tuple[Any, TokenUsage]],
         on_step: StepCallback | None,
@@ -393,7 +397,7 @@ class _Stage:
     ) -> Checkpoint:
         """Run (or resume) the step loop, pipelined one step ahead; return the checkpoint."""
         trainer, config = self.trainer, self.config
-        client, start, state = self._client()
+        client, start, state = opening()
         steps = total_steps(examples, config)
         plan = self.batches(examples)
         carry = first_usage or TokenUsage()
@@ -421,13 +425,12 @@ class _Stage:
             carry = TokenUsage()
             while len(pending) > 1:
                 state, last_metrics = self._finish(pending.popleft(), steps, on_step, state)
+        # Submitted before the last step is waited on: it runs right after it.
+        sampler = client.save_weights_for_sampler(f"{self.kind}-final", ttl_seconds=trainer._ttl)
         while pending:
             state, last_metrics = self._finish(pending.popleft(), steps, on_step, state)
-        sampler = trainer.wait(
-            client.save_weights_for_sampler(f"{self.kind}-final", ttl_seconds=trainer._ttl),
-            "saving the sampler weights",
-        )
-        return self._record(sampler.path, state, steps, examples, last_metrics, **counts)
+        saved = trainer.wait(sampler, "saving the sampler weights")
+        return self._record(saved.path, state, steps, examples, last_metrics, **counts)
 
     def _finish(
         self, submitted: _Submitted, steps: int, on_step: StepCallback | None, state: str | None
