@@ -44,16 +44,16 @@ def install_project(session: nox.Session, *groups: str, local: bool = False) -> 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The default suite: the core, and the local backend end to end on a tiny model (CPU)."""
+    """The default suite: the core; the local and Tinker (fake service) backends on a tiny model."""
     install_project(session, "test", local=True)
     session.run("pytest", *session.posargs)
 
 
 @nox.session(default=False)
 def slow(session: nox.Session) -> None:
-    """Only the tests marked slow."""
+    """Only the tests marked slow (none at present: pytest's 5, no tests, is a pass)."""
     install_project(session, "test", local=True)
-    session.run("pytest", "-m", "slow", *session.posargs)
+    session.run("pytest", "-m", "slow", *session.posargs, success_codes=[0, 5])
 
 
 @nox.session(default=False)

@@ -104,9 +104,9 @@ def _rows_list(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-@pytest.mark.slow
-def test_killed_twice_and_resumed_equals_a_run_never_stopped(fake, settings, tiny_model_dir,
-                                                             tmp_path):  # fmt: skip
+def test_killed_twice_and_resumed_equals_a_run_never_stopped(
+    fake, settings, tiny_model_dir, tmp_path
+):
     """SIGKILL in distillation and in DPO, then resume: the same rows, no step or score twice."""
     options = ("-o", f"tokenizer={tiny_model_dir}", "-o", "save_every=1")
     whole, parts = tmp_path / "whole", tmp_path / "parts"
