@@ -62,7 +62,7 @@ import torch
 import trl
 from datasets import Dataset
 from opencharacter_local.sampling import EngineCache, LocalSampler, TransformersEngine
-from opencharacter_local.tiny import build_tiny_model
+from opencharacter_local.tiny import build_tiny_model, tiny_text
 from opencharacter_local.training import LocalTrainer, dpo_arguments
 from peft import LoraConfig
 from transformers import (
@@ -138,28 +138,11 @@ PRESETS = {
     ),
 }
 
-_WORDS = {
-    "subject": ("I", "you", "we", "they", "the teacher", "my friend", "a curious cat", "the model"),
-    "verb": ("like", "see", "help", "write", "answer", "remember", "explain", "enjoy"),
-    "object": ("the question", "a long story", "kind words", "the small garden", "the river",
-               "new ideas", "the old book", "every honest answer"),
-    "ending": ("today", "with care", "in the morning", "because it matters", "again", "slowly"),
-}  # fmt: skip
-
-
-def sentences(rng: random.Random, bounds: tuple[int, int]) -> str:
-    """Return between ``bounds`` sentences in the tiny tokenizer's vocabulary."""
-    out = []
-    for _ in range(rng.randint(*bounds)):
-        words = " ".join(rng.choice(_WORDS[part]) for part in _WORDS)
-        out.append(words[0].upper() + words[1:] + rng.choice(".!?"))
-    return " ".join(out)
-
 
 def conversation(rng: random.Random, preset: Preset) -> list[dict[str, str]]:
     return [
         {"role": "system", "content": "You are a kind and curious assistant."},
-        {"role": "user", "content": sentences(rng, preset.prompt_sentences)},
+        {"role": "user", "content": tiny_text(rng, *preset.prompt_sentences)},
     ]
 
 
@@ -503,8 +486,8 @@ def make_pairs(count: int, preset: Preset) -> list[PreferencePair]:
         PreferencePair(
             id=f"p{i}",
             prompt=conversation(rng, preset),
-            chosen=sentences(rng, preset.answer_sentences),
-            rejected=sentences(rng, preset.answer_sentences),
+            chosen=tiny_text(rng, *preset.answer_sentences),
+            rejected=tiny_text(rng, *preset.answer_sentences),
         )
         for i in range(count)
     ]

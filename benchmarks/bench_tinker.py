@@ -60,7 +60,7 @@ from typing import Any
 import attrs
 import tinker
 import torch
-from opencharacter_local.tiny import build_tiny_model
+from opencharacter_local.tiny import build_tiny_model, tiny_text
 from opencharacter_tinker.losses import paper_dpo_loss
 from opencharacter_tinker.renderers import Renderer
 from opencharacter_tinker.training import _ADAM_EPS, STATE_TTL_SECONDS, Rendered
@@ -76,23 +76,6 @@ COUNTED = ("compute_logprobs", "forward", "forward_backward", "optim_step", "sav
            "save_weights_for_sampler")  # fmt: skip
 HEADERS = ("logprobs", "fwd", "fwd_bwd", "optim", "states", "sampler")
 
-_WORDS = {
-    "subject": ("I", "you", "we", "they", "the teacher", "my friend", "a curious cat", "the model"),
-    "verb": ("like", "see", "help", "write", "answer", "remember", "explain", "enjoy"),
-    "object": ("the question", "a long story", "kind words", "the small garden", "the river",
-               "new ideas", "the old book", "every honest answer"),
-    "ending": ("today", "with care", "in the morning", "because it matters", "again", "slowly"),
-}  # fmt: skip
-
-
-def sentences(rng: random.Random, low: int, high: int) -> str:
-    """Return between ``low`` and ``high`` sentences in the tiny tokenizer's vocabulary."""
-    out = []
-    for _ in range(rng.randint(low, high)):
-        words = " ".join(rng.choice(_WORDS[part]) for part in _WORDS)
-        out.append(words[0].upper() + words[1:] + rng.choice(".!?"))
-    return " ".join(out)
-
 
 def make_pairs(count: int) -> list[PreferencePair]:
     rng = random.Random(2)
@@ -101,10 +84,10 @@ def make_pairs(count: int) -> list[PreferencePair]:
             id=f"p{i}",
             prompt=[
                 {"role": "system", "content": "You are a kind and curious assistant."},
-                {"role": "user", "content": sentences(rng, 1, 1)},
+                {"role": "user", "content": tiny_text(rng, 1, 1)},
             ],
-            chosen=sentences(rng, 1, 2),
-            rejected=sentences(rng, 1, 2),
+            chosen=tiny_text(rng, 1, 2),
+            rejected=tiny_text(rng, 1, 2),
         )
         for i in range(count)
     ]

@@ -86,6 +86,7 @@ import attrs
 from opencharacter.config import RunConfig, resolve_config
 from opencharacter.constitution import load_constitution
 from opencharacter.estimate import StageEstimate, estimate
+from opencharacter.estimate import format_duration as duration
 from opencharacter.registry import (
     ServiceTiming,
     get_backend_spec,
@@ -212,14 +213,6 @@ def run_pipeline_on_fake(
     return Measured(stages=walls, process=process, calls=calls)
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
-
-
 def _ratio(numerator: float, denominator: float) -> str:
     return f"{numerator / denominator:.2f}" if denominator else "-"
 
@@ -290,10 +283,10 @@ def project(overhead: float) -> None:
     for row in rows:
         price = "unknown" if row.cost is None else f"${row.cost:,.2f}"
         print(f"   {row.stage:<11}{row.generations:>9,}{row.requests:>10,}"
-              f"{_duration(row.seconds):>12}{price:>10}")  # fmt: skip
-    print(f"   {'total':<30}{_duration(seconds):>12}{f'${cost:,.2f}':>10}")
+              f"{duration(row.seconds):>12}{price:>10}")  # fmt: skip
+    print(f"   {'total':<30}{duration(seconds):>12}{f'${cost:,.2f}':>10}")
     adjusted = seconds * overhead
-    print(f"   x the measured ratio {overhead:.2f}: {_duration(adjusted)}")
+    print(f"   x the measured ratio {overhead:.2f}: {duration(adjusted)}")
 
     # The same model with sampling free leaves the training steps: steps x passes x step time.
     steps_only = attrs.evolve(timing, request_seconds=0.0, tokens_per_second=float("inf"))
@@ -304,21 +297,21 @@ def project(overhead: float) -> None:
     passes = bound / timing.step_seconds
     print(f"   training steps alone: {dpo_steps:.0f} DPO steps x {timing.dpo_passes} passes + "
           f"{sft_steps:.0f} SFT steps = {passes:.0f} passes x {timing.step_seconds:g} s = "
-          f"{_duration(bound)}, {bound / seconds:.0%} of the total")  # fmt: skip
+          f"{duration(bound)}, {bound / seconds:.0%} of the total")  # fmt: skip
     verdict = "MET" if adjusted < TARGET_SECONDS else "NOT MET"
-    print(f"   target under 1 h: {verdict} ({_duration(seconds)}; {_duration(adjusted)} with the "
-          f"measured ratio). Bound by the training steps: {_duration(bound)} at any "
+    print(f"   target under 1 h: {verdict} ({duration(seconds)}; {duration(adjusted)} with the "
+          f"measured ratio). Bound by the training steps: {duration(bound)} at any "
           f"concurrency; an hour holds {TARGET_SECONDS / timing.step_seconds:.0f} passes of "
           f"{timing.step_seconds:g} s, and the sampling and reference scoring take "
-          f"{_duration(seconds - bound)} more.")  # fmt: skip
+          f"{duration(seconds - bound)} more.")  # fmt: skip
     one_pass = sum(r.seconds for r in predict(paper, attrs.evolve(timing, dpo_passes=1)))
-    print(f"   with the DPO loss in one pass (on the service, not here): {_duration(one_pass)}")
+    print(f"   with the DPO loss in one pass (on the service, not here): {duration(one_pass)}")
 
     half, _ = resolve_config(flags={**base, "scale": "half"}, environ={})
     half_seconds = sum(r.seconds for r in predict(half))
-    print(f"\n   context: the seed's half-paper-scale run took {_duration(SEED_HALF_SECONDS)} "
-          f"(seed report 004); this model for --scale half: {_duration(half_seconds)}, "
-          f"{_duration(half_seconds * overhead)} with the measured ratio; seed / ours = "
+    print(f"\n   context: the seed's half-paper-scale run took {duration(SEED_HALF_SECONDS)} "
+          f"(seed report 004); this model for --scale half: {duration(half_seconds)}, "
+          f"{duration(half_seconds * overhead)} with the measured ratio; seed / ours = "
           f"{SEED_HALF_SECONDS / half_seconds:.1f} "
           f"({SEED_HALF_SECONDS / (half_seconds * overhead):.1f} with the ratio)")  # fmt: skip
 
@@ -333,7 +326,7 @@ def main(argv: Sequence[str] | None = None, *, tiny: Path | None = None) -> None
     started = time.perf_counter()
     overhead = validate(args.latency, args.cycle, args.quick, tiny)
     project(overhead)
-    print(f"\nbenchmark wall time: {_duration(time.perf_counter() - started)}")
+    print(f"\nbenchmark wall time: {duration(time.perf_counter() - started)}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from opencharacter.cli import cli, main
 from opencharacter.config import resolve_config
 from opencharacter.constitution import load_constitution
-from opencharacter.estimate import estimate
+from opencharacter.estimate import estimate, format_duration
 from opencharacter.jsonl import read_jsonl
 from opencharacter.stages.prompts import load_generic_prompts
 
@@ -115,6 +115,14 @@ def test_estimate_counts_the_papers_generations():
     assert stages["distill"].cost > 0
     assert stages["sft"].train_tokens > 0
     assert list(stages) == ["prompts", "distill", "dpo", "introspect", "sft"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0 s"), (59.4, "59 s"), (60, "1.0 min"), (750, "12.5 min"), (7620, "2 h 07 min")],
+)
+def test_durations_read_in_their_own_unit(seconds, text):
+    assert format_duration(seconds) == text
 
 
 def test_estimate_flag_prints_and_spends_nothing(tmp_path):

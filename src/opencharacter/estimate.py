@@ -54,6 +54,15 @@ class StageEstimate:
     seconds: float = 0.0
 
 
+def format_duration(seconds: float) -> str:
+    """Return a duration compactly: 40 s, 12.5 min, 2 h 07 min."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
 def _tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_tinker.py"
 
 
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench_tinker", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_tinker_benchmark_runs_both_sides_alike(tiny_model_dir, capsys):
+def test_the_tinker_benchmark_runs_both_sides_alike(load_benchmark, tiny_model_dir, capsys):
     """--quick: both sides train the same steps with the same requests, and print a ratio."""
-    bench = _load_bench()
+    bench = load_benchmark("bench_tinker")
     results = bench.main(["--quick", "--model-dir", str(tiny_model_dir)])
     assert set(results) == {"latency", "cycle"}
     for ours, naive in results.values():

@@ -6,24 +6,14 @@ with short injected times, so the benchmark cannot rot unnoticed.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from opencharacter.registry import get_backend_spec
 
-BENCHMARK = Path(__file__).parents[2] / "benchmarks" / "bench_tinker_pipeline.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_tinker_pipeline", BENCHMARK)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark):
+    return load_benchmark("bench_tinker_pipeline")
 
 
 def test_quick_run_prints_the_validation_and_the_projection(bench, tiny_model_dir, capsys):

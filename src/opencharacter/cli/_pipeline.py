@@ -24,7 +24,7 @@ from rich.table import Table
 from opencharacter.config import SCALES, STAGES, resolve_config
 from opencharacter.constitution import load_constitution
 from opencharacter.errors import ConfigError
-from opencharacter.estimate import ASSUMED_LATENCY_S, estimate
+from opencharacter.estimate import ASSUMED_LATENCY_S, estimate, format_duration
 from opencharacter.pipeline import resume_run, run_pipeline, run_stage, start_run
 from opencharacter.registry import get_backend_spec
 from opencharacter.stages import Progress as StageProgress
@@ -100,23 +100,14 @@ def _print_estimate(config: Any) -> None:
         seconds += row.seconds
         table.add_row(row.stage, f"{row.generations:,}", f"{row.requests:,}",
                       _short(row.prompt_tokens), _short(row.completion_tokens),
-                      _short(row.train_tokens), cost, _duration(row.seconds))  # fmt: skip
+                      _short(row.train_tokens), cost, format_duration(row.seconds))  # fmt: skip
     console.print(table)
-    console.print(f"total: {_duration(seconds)}, ${total:,.2f} at listed prices (each backend's "
-                  "price table under the config's 'prices')")  # fmt: skip
+    console.print(f"total: {format_duration(seconds)}, ${total:,.2f} at listed prices (each "
+                  "backend's price table under the config's 'prices')")  # fmt: skip
     for backend in dict.fromkeys((config.teacher_backend or config.backend, config.backend)):
         timing = get_backend_spec(backend).timing
         source = timing.source if timing else f"{ASSUMED_LATENCY_S:g} s per request, assumed"
         console.print(f"time on {backend}: {source}")
-
-
-def _duration(seconds: float) -> str:
-    """Return a duration compactly: 40 s, 12.5 min, 2 h 07 min."""
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
 
 
 @click.command()

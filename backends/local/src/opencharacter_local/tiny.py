@@ -137,13 +137,25 @@ def _cache_dir(settings: dict[str, object]) -> Path:
     return Path(root) / f"tiny-qwen3-{digest}"
 
 
+def tiny_text(rng: random.Random, low: int, high: int) -> str:
+    """Return between ``low`` and ``high`` sentences the tiny tokenizer was trained on.
+
+    For synthetic prompts and answers that tokenize as densely as the tiny model's own data.
+    """
+    return " ".join(_sentence(rng) for _ in range(rng.randint(low, high)))
+
+
+def _sentence(rng: random.Random) -> str:
+    parts = (rng.choice(_SUBJECTS), rng.choice(_VERBS), rng.choice(_OBJECTS))
+    sentence = " ".join(parts) + " " + rng.choice(_ENDINGS)
+    return sentence[0].upper() + sentence[1:] + rng.choice((".", "!", "?"))
+
+
 def _sentences(seed: int, count: int) -> list[str]:
     rng = random.Random(seed)
     lines = list(_PHRASES)
     while len(lines) < count:
-        parts = (rng.choice(_SUBJECTS), rng.choice(_VERBS), rng.choice(_OBJECTS))
-        sentence = " ".join(parts) + " " + rng.choice(_ENDINGS)
-        lines.append(sentence[0].upper() + sentence[1:] + rng.choice((".", "!", "?")))
+        lines.append(_sentence(rng))
     return lines
 
 
