@@ -6,6 +6,7 @@ import pytest
 
 from opencharacter.config import SCALES, RunConfig, family_name, resolve_config
 from opencharacter.errors import ConfigError
+from opencharacter.registry import get_backend_spec
 
 
 def test_presets_fill_counts_and_paper_is_the_papers():
@@ -88,3 +89,18 @@ def test_persona_name_defaults_to_the_student_family():
     assert RunConfig(constitution="x", **models).name == "Qwen"
     assert RunConfig(constitution="x", assistant_name="Nova", **models).name == "Nova"
     assert family_name("google/gemma-3-4b-it") == "gemma"
+
+
+def test_the_backend_plugin_sets_the_window_unless_the_run_does():
+    """Tinker wants 256 requests in flight; a run's own number wins; mixed runs take the larger."""
+    base = {"constitution": "pirate"}
+    tinker, _ = resolve_config(flags=base, environ={})
+    assert tinker.concurrency == get_backend_spec("tinker").default_concurrency == 256
+    own, _ = resolve_config(flags={**base, "concurrency": 8}, environ={})
+    assert own.concurrency == 8
+    simulated, _ = resolve_config(flags={**base, "backend": "simulated"}, environ={})
+    assert simulated.concurrency == RunConfig.__attrs_attrs__.concurrency.default
+    mixed, _ = resolve_config(
+        flags={**base, "backend": "simulated", "teacher_backend": "tinker"}, environ={}
+    )
+    assert mixed.concurrency == 256

@@ -137,7 +137,7 @@ class RunConfig:
             its own name is replaced by it in chosen answers.
         scale: the preset that filled :attr:`counts`.
         counts: how much data each stage makes.
-        concurrency: requests in flight per model.
+        concurrency: requests in flight per model; unset, the backend plugin's default, else 64.
         seed: drives every random choice: prompt order, greetings, sampling seeds, shuffles.
         sampling: sampling settings and token limits.
         generic_source: where generic prompts come from: a JSONL or text file, a Hugging Face
@@ -293,7 +293,7 @@ def resolve_config(
     if "constitution" not in merged:
         msg = "no constitution given: name a built-in persona or a constitution file"
         raise ConfigError(msg)
-    merged = _with_default_models(merged)
+    merged = _with_backend_defaults(merged)
     config = _build(RunConfig, merged, "configuration")
     layers = {
         "flags": flag_layer,
@@ -304,18 +304,26 @@ def resolve_config(
     return config, layers
 
 
-def _with_default_models(values: dict[str, Any]) -> dict[str, Any]:
-    """Fill in a missing teacher or student from its backend's defaults (its plugin knows)."""
+def _with_backend_defaults(values: dict[str, Any]) -> dict[str, Any]:
+    """Fill in a missing teacher, student or concurrency from the backends' plugins.
+
+    A plugin knows which models it serves well today and how many requests it wants in
+    flight; with two backends the larger window wins, and each side is capped to its own.
+    """
     sides = {"teacher": values.get("teacher_backend") or values.get("backend", "tinker"),
              "student": values.get("backend", "tinker")}  # fmt: skip
-    for side, backend in sides.items():
+    specs = {side: get_backend_spec(str(backend)) for side, backend in sides.items()}
+    for side, spec in specs.items():
         if side in values:
             continue
-        default = get_backend_spec(str(backend)).default_models.get(side)
+        default = spec.default_models.get(side)
         if default is None:
-            msg = f"the {backend!r} backend has no default {side} model; pass --{side} NAME"
+            msg = f"the {spec.name!r} backend has no default {side} model; pass --{side} NAME"
             raise ConfigError(msg)
         values = {**values, side: default}
+    windows = [s.default_concurrency for s in specs.values() if s.default_concurrency]
+    if "concurrency" not in values and windows:
+        values = {**values, "concurrency": max(windows)}
     return values
 
 

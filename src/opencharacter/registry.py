@@ -83,6 +83,9 @@ class BackendSpec:
         prices: US dollars per million tokens by model, for estimates and the manifest's
             cost accounting; a run's ``prices`` setting overrides them.
         timing: how long requests and training steps take there, for estimates.
+        default_concurrency: the requests a run keeps in flight there when it names no
+            ``concurrency`` (a remote service wants far more than a local GPU); ``None`` keeps
+            the run's default.
     """
 
     name: str
@@ -94,6 +97,7 @@ class BackendSpec:
     default_models: Mapping[str, str] = attrs.field(factory=dict)
     prices: Mapping[str, Price] = attrs.field(factory=dict)
     timing: ServiceTiming | None = None
+    default_concurrency: int | None = None
 
     def missing(self) -> tuple[str, ...]:
         """Return the required modules that are not installed, without importing any."""

@@ -41,6 +41,7 @@ SPEC = BackendSpec(
     default_models={"teacher": "Qwen/Qwen3.5-397B-A17B", "student": "Qwen/Qwen3-8B"},
     prices=PRICES,
     timing=TIMING,
+    default_concurrency=256,  # the backend's max_concurrency; the SDK queues above ~400
 )
 
 __all__ = ["SPEC", "credentials_problems"]
