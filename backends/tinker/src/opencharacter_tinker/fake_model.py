@@ -274,10 +274,10 @@ class ServedModel:
         """Consecutive groups whose padded log-probabilities stay under ~2**26 floats."""
         chunk: list[Sequence[int]] = []
         for tokens in sequences:
-            width = max([len(tokens), *(len(t) for t in chunk)])
+            width = max(len(t) for t in (*chunk, tokens))
             if chunk and (len(chunk) + 1) * width * self.vocab_size > 2**26:
                 yield chunk
-                chunk, width = [], len(tokens)
+                chunk = []
             chunk.append(tokens)
         if chunk:
             yield chunk
