@@ -15,10 +15,11 @@ import pytest
 from click.testing import CliRunner
 
 from opencharacter.cli import cli, main
-from opencharacter.config import resolve_config
+from opencharacter.config import STAGES, resolve_config
 from opencharacter.constitution import load_constitution
 from opencharacter.estimate import estimate, format_duration
 from opencharacter.jsonl import read_jsonl
+from opencharacter.pipeline import STAGE_FUNCTIONS
 from opencharacter.stages.prompts import load_generic_prompts
 
 DATA_FILES = ("prompts", "distill", "reflection", "interaction", "sft_data")
@@ -115,6 +116,16 @@ def test_estimate_counts_the_papers_generations():
     assert stages["distill"].cost > 0
     assert stages["sft"].train_tokens > 0
     assert list(stages) == ["prompts", "distill", "dpo", "introspect", "sft"]
+
+
+def test_one_list_of_stages_drives_the_pipeline_the_estimate_and_the_cli():
+    """Every stage the config names has a function, an estimate and exactly one CLI command."""
+    assert tuple(STAGE_FUNCTIONS) == STAGES
+    config, _ = resolve_config(flags={"constitution": "sarcasm", "backend": "simulated"},
+                               environ={})  # fmt: skip
+    assert [row.stage for row in estimate(config, load_constitution("sarcasm"))] == list(STAGES)
+    commands = [cli.commands[name].params[0].type.choices for name in ("generate", "train")]
+    assert sorted(commands[0] + commands[1]) == sorted(STAGES)
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from opencharacter.config import RunConfig
+from opencharacter.config import TRAINING_STAGES, RunConfig
 from opencharacter.errors import ConfigError
 from opencharacter.protocols import Capabilities
 
@@ -104,11 +104,11 @@ def fit_config(
             )
             raise ConfigError(msg)
     name, caps = student
-    if config.until in {"dpo", "introspect", "sft", "eval"} and not caps.training:
+    if config.trains and not caps.training:
         msg = f"the {name!r} backend cannot train; choose a training backend with --backend"
         raise ConfigError(msg)
     if not caps.lora_alpha:
-        for stage in ("dpo", "sft"):
+        for stage in TRAINING_STAGES:
             setting = f"{stage}.lora.alpha"
             alpha = getattr(config, stage).lora.alpha
             reason = f"{name!r} fixes its own LoRA scaling and ignores alpha"

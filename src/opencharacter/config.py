@@ -13,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import attrs
 from attrs import validators as v
@@ -24,7 +24,11 @@ from opencharacter.training import DPOConfig, LoRAConfig, SFTConfig
 from opencharacter.types import Price
 
 ENV_PREFIX = "OPENCHARACTER_"
-STAGES = ("prompts", "distill", "dpo", "introspect", "sft", "eval")
+#: The pipeline's stages in order: the one list the estimator, the pipeline and the CLI read.
+Stage = Literal["prompts", "distill", "dpo", "introspect", "sft"]
+STAGES: tuple[Stage, ...] = get_args(Stage)
+#: The stages that train the student; the others make data.
+TRAINING_STAGES: tuple[Stage, ...] = ("dpo", "sft")
 _count = v.and_(v.instance_of(int), v.ge(0))
 
 
@@ -176,10 +180,13 @@ class RunConfig:
     retry_max_delay: float = attrs.field(default=60.0, converter=float, validator=v.ge(0.0))
     dpo: DPOConfig = attrs.field(factory=DPOConfig)
     sft: SFTConfig = attrs.field(factory=SFTConfig)
-    until: Literal["prompts", "distill", "dpo", "introspect", "sft", "eval"] = attrs.field(
-        default="sft", validator=v.in_(STAGES)
-    )
+    until: Stage = attrs.field(default="sft", validator=v.in_(STAGES))
     prices: Mapping[str, Price] = attrs.field(factory=dict, converter=_prices)
+
+    @property
+    def trains(self) -> bool:
+        """Whether the run goes as far as a stage that trains the student."""
+        return STAGES.index(self.until) >= STAGES.index(TRAINING_STAGES[0])
 
     @property
     def name(self) -> str:

@@ -13,7 +13,7 @@ import math
 
 import attrs
 
-from opencharacter.config import RunConfig, price_table
+from opencharacter.config import STAGES, RunConfig, price_table
 from opencharacter.constitution import Constitution
 from opencharacter.registry import ServiceTiming, get_backend_spec
 from opencharacter.stages import texts
@@ -189,6 +189,5 @@ def estimate(config: RunConfig, constitution: Constitution) -> list[StageEstimat
     sft = StageEstimate(stage="sft", train_tokens=sft_tokens,
                         cost=_training_cost(student_price, sft_tokens),
                         seconds=sft_steps * student_timing.step_seconds)  # fmt: skip
-    order = ("prompts", "distill", "dpo", "introspect", "sft", "eval")
-    last = order.index(config.until)
-    return [s for s in (prompts, distill, dpo, introspect, sft) if order.index(s.stage) <= last]
+    last = STAGES.index(config.until)
+    return [s for s in (prompts, distill, dpo, introspect, sft) if STAGES.index(s.stage) <= last]

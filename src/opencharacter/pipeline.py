@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from opencharacter.capabilities import describe, explicit_settings, fit_config
-from opencharacter.config import STAGES, RunConfig, price_table, resolve_config
+from opencharacter.config import STAGES, RunConfig, Stage, price_table, resolve_config
 from opencharacter.constitution import Constitution, Trait, load_constitution
 from opencharacter.errors import ConfigError
 from opencharacter.registry import load_backend
@@ -34,7 +34,7 @@ from opencharacter.stages import (
 )
 
 #: Each stage name and what runs for it (SFT first assembles its data set).
-STAGE_FUNCTIONS: Mapping[str, Callable[[StageContext], Any]] = {
+STAGE_FUNCTIONS: Mapping[Stage, Callable[[StageContext], Any]] = {
     "prompts": run_prompts,
     "distill": run_distill,
     "dpo": run_dpo,
@@ -197,13 +197,10 @@ def run_pipeline(
     """Run every stage up to ``config.until``, skipping stages already done; return summaries."""
     context = open_context(run, config, progress=progress)
     results: dict[str, Any] = {}
-    last = STAGES.index(config.until)
-    for stage, function in STAGE_FUNCTIONS.items():
-        if STAGES.index(stage) > last:
-            break
+    for stage in STAGES[: STAGES.index(config.until) + 1]:
         if run.stage(stage).get("state") == "done":
             continue
-        result = function(context)
+        result = STAGE_FUNCTIONS[stage](context)
         results[stage] = attrs.asdict(result) if attrs.has(type(result)) else result
     run.event("pipeline-end", until=config.until)
     run.save_manifest()

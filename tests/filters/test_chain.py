@@ -11,9 +11,9 @@ from tests.filters.examples import HARD_NEGATIVES
 from opencharacter import filters
 from opencharacter.errors import ConfigError
 from opencharacter.filters import (
+    FILTER_POINTS,
     FILTERS,
     REASONS,
-    STAGES,
     FilterChain,
     FilterStep,
     Verdict,
@@ -56,7 +56,7 @@ def test_verdict_keeps_exactly_when_there_are_no_reasons():
         Verdict(keep=False, reasons=(), text="")
 
 
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", FILTER_POINTS)
 def test_every_stage_has_a_default_chain_that_keeps_good_answers(stage):
     """Each stage's default chain keeps every hard negative unchanged."""
     chain = FilterChain.for_stage(stage)
@@ -69,9 +69,9 @@ def test_every_stage_has_a_default_chain_that_keeps_good_answers(stage):
 
 def test_stage_chains_differ_where_documented():
     """Only distill-chosen discloses; distill-rejected skips identity; cleaning comes first."""
-    names = {stage: FilterChain.for_stage(stage).names for stage in STAGES}
-    assert [s for s in STAGES if "disclosure" in names[s]] == ["distill-chosen"]
-    assert [s for s in STAGES if "identity" not in names[s]] == ["distill-rejected"]
+    names = {stage: FilterChain.for_stage(stage).names for stage in FILTER_POINTS}
+    assert [s for s in FILTER_POINTS if "disclosure" in names[s]] == ["distill-chosen"]
+    assert [s for s in FILTER_POINTS if "identity" not in names[s]] == ["distill-rejected"]
     for stage_names in names.values():
         assert stage_names[:2] == ("reasoning", "roles")
 

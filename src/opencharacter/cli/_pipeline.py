@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from opencharacter.config import SCALES, STAGES, resolve_config
+from opencharacter.config import SCALES, STAGES, TRAINING_STAGES, resolve_config
 from opencharacter.constitution import load_constitution
 from opencharacter.errors import ConfigError
 from opencharacter.estimate import ASSUMED_LATENCY_S, estimate, format_duration
@@ -202,7 +202,7 @@ def pipeline(
 
 
 @click.command()
-@click.argument("stage", type=click.Choice(["prompts", "distill", "introspect"]))
+@click.argument("stage", type=click.Choice([s for s in STAGES if s not in TRAINING_STAGES]))
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight per model.")
 def generate(stage: str, run_dir: Path, concurrency: int | None) -> None:
@@ -212,7 +212,7 @@ def generate(stage: str, run_dir: Path, concurrency: int | None) -> None:
 
 
 @click.command()
-@click.argument("stage", type=click.Choice(["dpo", "sft"]))
+@click.argument("stage", type=click.Choice(TRAINING_STAGES))
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 def train(stage: str, run_dir: Path) -> None:
     """Run one training stage on an existing run directory (sft assembles its data first)."""

@@ -19,7 +19,7 @@ with the same code. :class:`QualityReport` counts what was kept, dropped and cle
 ('reasoning-leak', 'identity-leak'))
 """
 
-from opencharacter.filters._chain import FILTERS, STAGES, FilterChain, FilterStep, dpo_chains
+from opencharacter.filters._chain import FILTER_POINTS, FILTERS, FilterChain, FilterStep, dpo_chains
 from opencharacter.filters._identity import (
     MODEL_NAMES,
     VENDORS,
@@ -42,9 +42,9 @@ from opencharacter.filters._verdict import REASONS, Verdict
 
 __all__ = [
     "FILTERS",
+    "FILTER_POINTS",
     "MODEL_NAMES",
     "REASONS",
-    "STAGES",
     "VENDORS",
     "Chains",
     "FilterChain",

@@ -41,8 +41,8 @@ FILTERS: Mapping[str, FilterFn] = MappingProxyType(
 
 _NAMES_BY_FUNCTION = {fn: name for name, fn in FILTERS.items()}
 
-STAGES: tuple[str, ...] = ("distill-chosen", "distill-rejected", "reflection", "interaction")
-"""The stages with a default chain (see :meth:`FilterChain.for_stage`)."""
+FILTER_POINTS: tuple[str, ...] = ("distill-chosen", "distill-rejected", "reflection", "interaction")
+"""Where the pipeline filters data, each with a default chain (:meth:`FilterChain.for_stage`)."""
 
 # Token ceilings applied when a token counter is given: the paper's 1,024-token DPO limit
 # (paper-method §6), its 2,048-token reflections (§9) and 1,024-token interaction turns (§10).
@@ -307,7 +307,7 @@ class FilterChain:
           greetings are.
 
         Args:
-            stage: one of :data:`STAGES`.
+            stage: one of :data:`FILTER_POINTS`.
             teacher_names: names the teacher was given (``("ChatGLM",)``); replaced by
                 ``student_name`` where identity is checked.
             student_name: the trained model's name; never an identity leak.
@@ -317,14 +317,16 @@ class FilterChain:
                 paper's limits. Ignored without ``count_tokens``.
 
         Raises:
-            ConfigError: ``stage`` is not one of :data:`STAGES`.
+            ConfigError: ``stage`` is not one of :data:`FILTER_POINTS`.
 
         >>> FilterChain.for_stage("distill-chosen").names
         ('reasoning', 'roles', 'identity', 'empty', 'truncation', 'length', 'garbage', \
 'repetition', 'disclosure')
         """
-        if stage not in STAGES:
-            msg = f"no default chain for stage {stage!r}; the stages are {list(STAGES)}"
+        if stage not in FILTER_POINTS:
+            msg = (
+                f"no default chain for stage {stage!r}; the filter points are {list(FILTER_POINTS)}"
+            )
             raise ConfigError(msg)
         identity: dict[str, Any] = {}
         if teacher_names:
