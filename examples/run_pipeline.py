@@ -15,7 +15,7 @@ import argparse
 
 from opencharacter import ChatExample, PreferencePair
 from opencharacter.config import resolve_config
-from opencharacter.pipeline import run_pipeline, start_run
+from opencharacter.pipeline import prepare_backends, run_pipeline, start_run
 from opencharacter.stages import Progress
 
 
@@ -37,8 +37,9 @@ def main() -> None:
         flags={"constitution": "loving", "backend": args.backend, "scale": "smoke", "seed": 1},
         file=args.config,
     )
+    backends = prepare_backends(config, layers)  # refuses a run that cannot start, first
     with start_run(args.run_dir, config, layers) as run:
-        run_pipeline(run, config, progress=show)
+        run_pipeline(run, config, progress=show, backends=backends)
         pair = PreferencePair.from_row(next(run.rows("distill")))
         transcript = ChatExample.from_row(next(run.rows("interaction")))
         stages = run.manifest["stages"]

@@ -146,6 +146,19 @@ def test_estimate_flag_prints_and_spends_nothing(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def test_a_run_that_cannot_start_creates_nothing(tmp_path):
+    """A backend that refuses its options fails before the run folder exists, so the same
+    folder then takes the corrected command instead of refusing "another configuration"."""
+    target = tmp_path / "r"
+    args = ["pipeline", "sarcasm", "--backend", "simulated", "--scale", "smoke", "--run-dir",
+            str(target), "--until", "prompts"]  # fmt: skip
+    refused = CliRunner().invoke(cli, [*args, "-o", "no_such_option=1"])
+    assert refused.exit_code != 0
+    assert "no_such_option" in str(refused.exception)
+    assert not target.exists()
+    assert CliRunner().invoke(cli, args).exit_code == 0
+
+
 def test_single_stage_commands_work_on_a_run_directory(tmp_path):
     """`generate` and `train` run one stage each on an existing run."""
     assert pipeline(tmp_path / "r", "--until", "prompts").exit_code == 0

@@ -15,10 +15,11 @@ from typing import Any
 
 import attrs
 
-from opencharacter.capabilities import describe, explicit_settings, fit_config
+from opencharacter.capabilities import Adjustment, describe, explicit_settings, fit_config
 from opencharacter.config import STAGES, RunConfig, Stage, price_table, resolve_config
 from opencharacter.constitution import Constitution, Trait, load_constitution
 from opencharacter.errors import ConfigError
+from opencharacter.protocols import Backend
 from opencharacter.registry import load_backend
 from opencharacter.runstore import RunDir
 from opencharacter.stages import (
@@ -141,61 +142,102 @@ def saved_constitution(run: RunDir) -> Constitution:
     )  # fmt: skip
 
 
-def open_context(
-    run: RunDir, config: RunConfig, *, progress: ProgressCallback | None = None
-) -> StageContext:
-    """Load the backends, check them against the run, and return the context every stage takes.
+@attrs.frozen
+class Backends:
+    """A run's backends, checked and with its settings fitted to them: ready to spend.
 
-    Everything that can refuse a run does so here, in seconds and before anything is spent:
-    each backend checks that it can serve its models (credentials, names), and settings a
-    backend cannot honour are refused or downgraded (see :mod:`opencharacter.capabilities`).
-    Downgrades are recorded in the manifest and reported as progress messages.
+    Attributes:
+        teacher: the teacher's backend (the student's, unless the run names another).
+        student: the student's and the trainer's backend.
+        config: the run's settings after :func:`~opencharacter.capabilities.fit_config`.
+        adjustments: the settings changed to fit, each with why.
     """
-    student_backend = load_backend(config.backend, config.backend_options)
-    teacher_backend = student_backend
+
+    teacher: Backend
+    student: Backend
+    config: RunConfig
+    adjustments: tuple[Adjustment, ...]
+
+
+def prepare_backends(config: RunConfig, layers: Mapping[str, Any] | None = None) -> Backends:
+    """Load the backends and check them against the run, before anything exists or is spent.
+
+    Everything that can refuse a run does so here, in seconds: each backend checks that it
+    can serve its models (credentials, names), and settings a backend cannot honour are
+    refused or downgraded (see :mod:`opencharacter.capabilities`). ``layers`` (from
+    :func:`~opencharacter.config.resolve_config`) tells explicit settings from defaults.
+
+    Raises:
+        ConfigError: a backend cannot load, a model is not served, or a setting is refused.
+        BackendError: a service cannot be reached or refuses the credentials.
+    """
+    student = load_backend(config.backend, config.backend_options)
+    teacher = student
     if config.teacher_backend or config.teacher_backend_options:
-        name = config.teacher_backend or config.backend
-        teacher_backend = load_backend(name, config.teacher_backend_options)
-    if teacher_backend is student_backend:
-        student_backend.check_models(
-            sample=[config.teacher, config.student], train=[config.student]
-        )
+        teacher = load_backend(config.teacher_backend or config.backend,
+                               config.teacher_backend_options)  # fmt: skip
+    if teacher is student:
+        student.check_models(sample=[config.teacher, config.student], train=[config.student])
     else:
-        teacher_backend.check_models(sample=[config.teacher])
-        student_backend.check_models(sample=[config.student], train=[config.student])
+        teacher.check_models(sample=[config.teacher])
+        student.check_models(sample=[config.student], train=[config.student])
     fitted, adjustments = fit_config(
         config,
-        teacher=(teacher_backend.name, teacher_backend.capabilities),
-        student=(student_backend.name, student_backend.capabilities),
-        explicit=explicit_settings(run.manifest.get("layers")),
+        teacher=(teacher.name, teacher.capabilities),
+        student=(student.name, student.capabilities),
+        explicit=explicit_settings(layers),
     )
-    run.manifest["adjustments"] = [attrs.asdict(a) for a in adjustments]
-    for adjustment in adjustments:
+    return Backends(teacher=teacher, student=student, config=fitted,
+                    adjustments=tuple(adjustments))  # fmt: skip
+
+
+def open_context(
+    run: RunDir,
+    config: RunConfig,
+    *,
+    progress: ProgressCallback | None = None,
+    backends: Backends | None = None,
+) -> StageContext:
+    """Return the context every stage takes, with the run's backends ready.
+
+    ``backends`` from :func:`prepare_backends` (called before the run directory was made);
+    by default they are prepared here from the run's recorded layers. The adjustments are
+    recorded in the manifest and reported as progress messages.
+    """
+    if backends is None:
+        backends = prepare_backends(config, run.manifest.get("layers"))
+    run.manifest["adjustments"] = [attrs.asdict(a) for a in backends.adjustments]
+    for adjustment in backends.adjustments:
         run.event("adjustment", **attrs.asdict(adjustment))
         if progress is not None:
             progress(Progress(stage="start", done=0, total=0, message=describe(adjustment)))
     run.save_manifest()
+    teacher, student = backends.teacher, backends.student
     return StageContext(
         run=run,
-        config=fitted,
+        config=backends.config,
         constitution=saved_constitution(run),
-        teacher=teacher_backend.teacher(config.teacher),
-        student=student_backend.student(config.student),
-        trainer=student_backend.trainer(),
+        teacher=teacher.teacher(config.teacher),
+        student=student.student(config.student),
+        trainer=student.trainer(),
         progress=progress,
-        capabilities={
-            "teacher": teacher_backend.capabilities,
-            "student": student_backend.capabilities,
-        },
+        capabilities={"teacher": teacher.capabilities, "student": student.capabilities},
         prices=price_table(config),
     )
 
 
 def run_pipeline(
-    run: RunDir, config: RunConfig, *, progress: ProgressCallback | None = None
+    run: RunDir,
+    config: RunConfig,
+    *,
+    progress: ProgressCallback | None = None,
+    backends: Backends | None = None,
 ) -> dict[str, Any]:
-    """Run every stage up to ``config.until``, skipping stages already done; return summaries."""
-    context = open_context(run, config, progress=progress)
+    """Run every stage up to ``config.until``, skipping stages already done; return summaries.
+
+    ``backends``: as :func:`open_context` takes them.
+    """
+    context = open_context(run, config, progress=progress, backends=backends)
     results: dict[str, Any] = {}
     for stage in STAGES[: STAGES.index(config.until) + 1]:
         if run.stage(stage).get("state") == "done":

@@ -10,7 +10,7 @@ from rich.console import Console
 from opencharacter.cli._pipeline import progress_display
 from opencharacter.config import resolve_config
 from opencharacter.errors import MissingDependencyError
-from opencharacter.pipeline import run_pipeline, start_run
+from opencharacter.pipeline import prepare_backends, run_pipeline, start_run
 from opencharacter.registry import get_backend_spec
 
 console = Console(highlight=False, soft_wrap=True)
@@ -65,8 +65,9 @@ def demo(run_dir: Path, persona: str, seed: int) -> None:
         "data filters are off so its text reaches training. For a real model:\n  " + REAL_MODEL
     )
     config, layers = resolve_config(flags={**DEMO_SETTINGS, "constitution": persona, "seed": seed})
+    backends = prepare_backends(config, layers)
     with start_run(run_dir, config, layers) as run, progress_display() as update:
-        run_pipeline(run, config, progress=update)
+        run_pipeline(run, config, progress=update, backends=backends)
         dpo, sft = run.checkpoint("dpo"), run.checkpoint("sft")
     console.print(f"[green]done[/green]: {run_dir}")
     if dpo is not None and sft is not None:

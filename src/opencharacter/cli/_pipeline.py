@@ -25,7 +25,14 @@ from opencharacter.config import SCALES, STAGES, TRAINING_STAGES, resolve_config
 from opencharacter.constitution import load_constitution
 from opencharacter.errors import ConfigError
 from opencharacter.estimate import ASSUMED_LATENCY_S, estimate, format_duration
-from opencharacter.pipeline import resume_run, run_pipeline, run_stage, start_run
+from opencharacter.pipeline import (
+    Backends,
+    prepare_backends,
+    resume_run,
+    run_pipeline,
+    run_stage,
+    start_run,
+)
 from opencharacter.registry import get_backend_spec
 from opencharacter.stages import Progress as StageProgress
 
@@ -176,6 +183,7 @@ def pipeline(
     only_estimate: bool,
 ) -> None:
     """Run the whole pipeline on CONSTITUTION (a built-in name or a file), or --resume one."""
+    backends: Backends | None = None  # a resumed run prepares them from its own manifest
     if resume is not None:
         if constitution or run_dir:
             msg = "--resume takes the run's own settings; drop CONSTITUTION and --run-dir"
@@ -193,11 +201,12 @@ def pipeline(
             _print_estimate(config)
             return
         target = run_dir or Path("runs") / load_constitution(config.constitution).name
+        backends = prepare_backends(config, layers)  # a run that cannot start makes no folder
         run = start_run(target, config, layers)
     with run, progress_display() as update:
         console.print(f"run directory: {run.path}  (resume with: opencharacter pipeline "
                       f"--resume {run.path})")  # fmt: skip
-        run_pipeline(run, config, progress=update)
+        run_pipeline(run, config, progress=update, backends=backends)
     console.print(f"[green]done[/green] up to {config.until}: {run.path}")
 
 
