@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from opencharacter.capabilities import Adjustment, describe, explicit_settings, fit_config
-from opencharacter.config import STAGES, RunConfig, Stage, price_table, resolve_config
+from opencharacter.config import STAGES, RunConfig, price_table, resolve_config
 from opencharacter.constitution import Constitution, Trait, load_constitution
 from opencharacter.errors import ConfigError
 from opencharacter.protocols import Backend
@@ -35,7 +35,7 @@ from opencharacter.stages import (
 )
 
 #: Each stage name and what runs for it (SFT first assembles its data set).
-STAGE_FUNCTIONS: Mapping[Stage, Callable[[StageContext], Any]] = {
+STAGE_FUNCTIONS: Mapping[str, Callable[[StageContext], Any]] = {
     "prompts": run_prompts,
     "distill": run_distill,
     "dpo": run_dpo,
