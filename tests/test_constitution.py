@@ -385,3 +385,9 @@ def test_constitutions_round_trip_through_toml_json_and_yaml(constitution: Const
         parse_constitution(yaml.safe_dump(data, allow_unicode=True), source="c.yaml")
         == constitution
     )
+
+
+def test_a_trait_built_in_python_with_no_text_is_a_constitution_error():
+    """The model's own validation speaks our error too, not a bare ValueError."""
+    with pytest.raises(ConstitutionError, match="must not be empty"):
+        Trait(text="")

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from opencharacter.config import resolve_config
+from opencharacter.errors import ConfigError
 from opencharacter.pipeline import open_context, run_pipeline, start_run
 from opencharacter.simulated._backend import SimulatedBackend
 from opencharacter.stages import (
@@ -102,6 +103,14 @@ def test_prompts_reach_each_traits_target_without_near_duplicates(tmp_path):
     expansion = context.teacher.requests[0]
     assert expansion.purpose is Purpose.EXPAND_QUESTIONS
     assert traits[0].text in expansion.messages[-1].content
+
+
+@pytest.mark.parametrize("part", ["teacher", "student", "trainer"])
+def test_a_context_without_a_part_says_how_to_give_it(tmp_path, part):
+    """A stage run on a hand-built context that lacks a model fails with the fix, as ours."""
+    bare = attrs.evolve(make_context(tmp_path), **{part: None})
+    with bare.run, pytest.raises(ConfigError, match=f"pass {part}= to StageContext"):
+        getattr(bare, f"require_{part}")()
 
 
 def test_distill_pairs_teacher_with_constitution_against_bare_student(tmp_path):

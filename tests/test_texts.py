@@ -7,6 +7,7 @@ import re
 import pytest
 
 from opencharacter.constitution import Constitution, Trait, builtin_names, load_constitution
+from opencharacter.errors import ConfigError
 from opencharacter.stages import texts
 
 NAME = "Qwen"
@@ -105,7 +106,7 @@ def test_interaction_variants_differ() -> None:
 @pytest.mark.parametrize("variant", ["", "Free", "guided", "lead"])
 def test_interaction_prompt_rejects_unknown_variant(variant: str) -> None:
     """An unknown variant raises ValueError naming the valid ones."""
-    with pytest.raises(ValueError, match="free, leading"):
+    with pytest.raises(ConfigError, match="free, leading"):
         texts.interaction_system_prompt(NAME, SARCASM, variant)
 
 
@@ -124,9 +125,9 @@ def test_interaction_sft_prompt_is_trait_free_and_formatted() -> None:
 @pytest.mark.parametrize("name", ["", "   ", "{NAME}", "Qw{en", "Qwen}", "Qw\nen"])
 def test_prompts_reject_blank_or_placeholder_names(name: str) -> None:
     """A blank name or one that looks like an unformatted placeholder is refused."""
-    with pytest.raises(ValueError, match="name"):
+    with pytest.raises(ConfigError, match="name"):
         texts.interaction_sft_system_prompt(name)
-    with pytest.raises(ValueError, match="name"):
+    with pytest.raises(ConfigError, match="name"):
         texts.constitution_system_prompt(name, SARCASM)
 
 
@@ -257,7 +258,7 @@ def test_expansion_brief_without_existing_messages_or_clarification() -> None:
 def test_expansion_brief_rejects_bad_arguments() -> None:
     """A count below one, or a single string passed as the message list, is refused."""
     trait = SARCASM.traits[0]
-    with pytest.raises(ValueError, match="count"):
+    with pytest.raises(ConfigError, match="count"):
         texts.expansion_brief(trait, trait.questions, 0)
     with pytest.raises(TypeError, match="sequence"):
         texts.expansion_brief(trait, "What is a mortgage?", 5)

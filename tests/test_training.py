@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from opencharacter.errors import ConfigError
 from opencharacter.training import DPOConfig, SFTConfig, learning_rate_at, total_steps
 
 
@@ -27,7 +28,7 @@ def test_sft_defaults_are_the_papers():
 
 def test_configs_validate():
     """Impossible settings are refused when the config is built."""
-    with pytest.raises(ValueError, match="adam_betas"):
+    with pytest.raises(ConfigError, match="adam_betas"):
         DPOConfig(adam_betas=(0.9, 1.5))
     with pytest.raises(ValueError):  # noqa: PT011 - attrs raises plain ValueError
         SFTConfig(start="fresh")

@@ -13,6 +13,8 @@ from typing import Any, Literal
 import attrs
 from attrs import validators as v
 
+from opencharacter.errors import ConfigError
+
 _positive_int = v.and_(v.instance_of(int), v.ge(1))
 _ratio = [v.ge(0.0), v.le(1.0)]
 
@@ -63,7 +65,7 @@ class _OptimConfig:
     def _check_betas(self, _attribute: object, value: tuple[float, ...]) -> None:
         if len(value) != 2 or not all(0.0 <= b < 1.0 for b in value):
             msg = f"adam_betas must be two numbers in [0, 1), got {value!r}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as a JSON-ready dictionary for the run manifest."""

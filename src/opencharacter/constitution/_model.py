@@ -10,6 +10,8 @@ from typing import Any
 import attrs
 from attrs import validators as v
 
+from opencharacter.errors import ConstitutionError
+
 _text = v.instance_of(str)
 
 
@@ -29,7 +31,7 @@ def _to_traits(values: Iterable[Trait]) -> tuple[Trait, ...]:
 def _nonblank(_instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
     if not value:
         msg = f"{attribute.name} must not be empty"
-        raise ValueError(msg)
+        raise ConstitutionError(msg)
 
 
 @attrs.frozen(kw_only=True)

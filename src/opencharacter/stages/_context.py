@@ -11,6 +11,7 @@ import attrs
 from opencharacter.capabilities import window_for
 from opencharacter.config import RunConfig, family_name
 from opencharacter.constitution import Constitution
+from opencharacter.errors import ConfigError
 from opencharacter.filters import FilterChain, QualityReport
 from opencharacter.protocols import Capabilities, Student, Teacher, Trainer
 from opencharacter.runstore import FILTERED, RunDir
@@ -115,22 +116,31 @@ class StageContext:
     def require_teacher(self) -> Teacher:
         """Return the teacher, or fail clearly when the stage was started without one."""
         if self.teacher is None:
-            msg = "this stage needs a teacher model; open the context with a teacher backend"
-            raise ValueError(msg)
+            msg = (
+                "this stage needs a teacher model; build its context with "
+                "opencharacter.pipeline.open_context, or pass teacher= to StageContext"
+            )
+            raise ConfigError(msg)
         return self.teacher
 
     def require_student(self) -> Student:
         """Return the student, or fail clearly when the stage was started without one."""
         if self.student is None:
-            msg = "this stage needs a student model; open the context with a backend"
-            raise ValueError(msg)
+            msg = (
+                "this stage needs a student model; build its context with "
+                "opencharacter.pipeline.open_context, or pass student= to StageContext"
+            )
+            raise ConfigError(msg)
         return self.student
 
     def require_trainer(self) -> Trainer:
         """Return the trainer, or fail clearly when the stage was started without one."""
         if self.trainer is None:
-            msg = "this stage needs a trainer; open the context with a backend"
-            raise ValueError(msg)
+            msg = (
+                "this stage needs a trainer; build its context with "
+                "opencharacter.pipeline.open_context, or pass trainer= to StageContext"
+            )
+            raise ConfigError(msg)
         return self.trainer
 
     def chain(self, stage: str) -> FilterChain:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import attrs
 
-from opencharacter.errors import BackendError, TransientBackendError
+from opencharacter.errors import BackendError, ConfigError, TransientBackendError
 from opencharacter.protocols import Sampler
 from opencharacter.types import Completion, GenerationRequest
 
@@ -63,7 +63,7 @@ class Dispatcher:
         """Return the completion of a one-sample request (see :meth:`complete_group`)."""
         if request.samples != 1:
             msg = f"request {request.id} asks for {request.samples} samples; use complete_group"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         return (await self.complete_group(request))[0]
 
     async def complete_group(self, request: GenerationRequest) -> list[Completion]:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from importlib import resources
 
 from opencharacter.constitution import Constitution, Trait
+from opencharacter.errors import ConfigError
 
 __all__ = [
     "EXPANSION_SYSTEM",
@@ -115,12 +116,12 @@ def expansion_brief(trait: Trait, existing: Sequence[str], count: int) -> str:
         ``1.`` to ``count.``, one message each.
 
     Raises:
-        ValueError: if ``count`` is less than 1.
+        ConfigError: if ``count`` is less than 1.
         TypeError: if ``existing`` is a single string rather than a sequence of messages.
     """
     if count < 1:
         msg = f"count must be at least 1, got {count}"
-        raise ValueError(msg)
+        raise ConfigError(msg)
     if isinstance(existing, str):
         msg = "existing must be a sequence of messages, not a single string"
         raise TypeError(msg)
@@ -213,11 +214,13 @@ def _checked_name(name: str) -> str:
     """Reject names that would leak a template placeholder or break the prompt."""
     name = name.strip()
     if not name:
-        msg = "the assistant's name must not be blank"
-        raise ValueError(msg)
+        msg = "the assistant's name must not be blank; set assistant_name"
+        raise ConfigError(msg)
     if "{" in name or "}" in name or "\n" in name:
-        msg = f"the assistant's name must be a plain one-line word, got {name!r}"
-        raise ValueError(msg)
+        msg = (
+            f"the assistant's name must be a plain one-line word, got {name!r}; set assistant_name"
+        )
+        raise ConfigError(msg)
     return name
 
 
@@ -293,14 +296,14 @@ def interaction_system_prompt(name: str, constitution: Constitution, variant: st
         The system prompt, ending with the variant's guidance sentence.
 
     Raises:
-        ValueError: if ``variant`` is unknown, or ``name`` is blank or contains braces or a
+        ConfigError: if ``variant`` is unknown, or ``name`` is blank or contains braces or a
             line break.
     """
     try:
         guidance = _GUIDANCE[variant]
     except KeyError:
         msg = f"unknown self-interaction variant {variant!r}; expected one of: free, leading"
-        raise ValueError(msg) from None
+        raise ConfigError(msg) from None
     name = _checked_name(name)
     return (
         f"{_identity(name, constitution)}\n\n"
