@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,23 @@ def test_backends_lists_simulated_as_ready():
     assert result.exit_code == 0
     assert "simulated" in result.output
     assert "yes" in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "keys"),
+    [
+        (("backends",), {"name", "default", "ready", "description", "fix"}),
+        (("constitution", "list"), {"name", "traits", "questions", "description"}),
+    ],
+)
+def test_listings_give_scripts_json_lines_and_plain_rows(command, keys):
+    """--json: one object per row; piped output: a header and one tab-separated line per row."""
+    objects = [json.loads(line) for line in invoke(*command, "--json").output.splitlines()]
+    assert objects
+    assert all(set(o) == keys for o in objects)
+    plain = invoke(*command).output.splitlines()  # not a terminal under the test runner
+    assert plain[0].split("\t") == list(objects[0])
+    assert [line.split("\t")[0] for line in plain[1:]] == [o["name"] for o in objects]
 
 
 def test_constitution_list_shows_every_builtin():

@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
+from opencharacter.cli._rows import json_option, print_rows
 from opencharacter.registry import DEFAULT_BACKEND, available_backends
 
 
 @click.command()
-def backends() -> None:
+@json_option
+def backends(as_json: bool) -> None:
     """List installed backends, their readiness, and how to fix what is missing."""
-    table = Table(title="opencharacter backends")
-    for column in ("name", "ready", "description", "to fix"):
-        table.add_column(column)
+    rows = []
     for name, spec in available_backends().items():
         readiness = spec.check()
-        label = f"{name} (default)" if name == DEFAULT_BACKEND else name
-        table.add_row(
-            label,
-            "[green]yes[/green]" if readiness.ready else "[red]no[/red]",
-            escape(spec.description),
-            escape("\n".join(readiness.problems)),
-        )
-    Console().print(table)
+        rows.append({
+            "name": name,
+            "default": name == DEFAULT_BACKEND,
+            "ready": readiness.ready,
+            "description": spec.description,
+            "fix": list(readiness.problems),
+        })  # fmt: skip
+    print_rows(rows, title="opencharacter backends", as_json=as_json)

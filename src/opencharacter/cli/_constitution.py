@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from opencharacter.cli._rows import json_option, print_rows
 from opencharacter.constitution import (
     Constitution,
     Trait,
@@ -27,16 +27,16 @@ def constitution() -> None:
 
 
 @constitution.command("list")
-def list_() -> None:
+@json_option
+def list_(as_json: bool) -> None:
     """List the built-in personas."""
-    table = Table(title="built-in constitutions")
-    for column in ("name", "traits", "questions", "description"):
-        table.add_column(column)
+    rows = []
     for name in builtin_names():
         c = load_constitution(name)
         questions = sum(len(t.questions) for t in c.traits)
-        table.add_row(name, str(len(c.traits)), str(questions), c.description)
-    console.print(table)
+        rows.append({"name": name, "traits": len(c.traits), "questions": questions,
+                     "description": c.description})  # fmt: skip
+    print_rows(rows, title="built-in constitutions", as_json=as_json)
 
 
 @constitution.command()
