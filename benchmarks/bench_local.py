@@ -61,9 +61,12 @@ import attrs
 import torch
 import trl
 from datasets import Dataset
-from opencharacter_local.sampling import EngineCache, LocalSampler, TransformersEngine
+from opencharacter_local.engine_cache import EngineCache
+from opencharacter_local.engines import TransformersEngine
+from opencharacter_local.sampler import LocalSampler
 from opencharacter_local.tiny import build_tiny_model, tiny_text
-from opencharacter_local.training import LocalTrainer, dpo_arguments
+from opencharacter_local.trainer import LocalTrainer
+from opencharacter_local.trl_args import dpo_arguments
 from peft import LoraConfig
 from transformers import (
     AutoModelForCausalLM,
@@ -460,7 +463,7 @@ def bench_sampling(path: str, preset: Preset, args: argparse.Namespace) -> None:
     if find_spec("vllm") is None:
         print("  vLLM: not installed, skipped")
         return
-    from opencharacter_local.sampling import VLLMEngine  # noqa: PLC0415
+    from opencharacter_local.vllm_engine import VLLMEngine  # noqa: PLC0415
 
     # Two vLLM engines do not share a GPU by default, so these run one after the other.
     label = "LocalSampler + VLLMEngine"

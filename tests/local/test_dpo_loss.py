@@ -22,7 +22,8 @@ import torch.nn.functional as F  # noqa: E402
 import trl  # noqa: E402
 from datasets import Dataset  # noqa: E402
 from opencharacter_local.dpo import METRIC, SquaredKLDPOTrainer  # noqa: E402
-from opencharacter_local.training import LocalTrainer, _preference_row, dpo_arguments  # noqa: E402
+from opencharacter_local.trainer import LocalTrainer, _preference_row  # noqa: E402
+from opencharacter_local.trl_args import dpo_arguments  # noqa: E402
 from peft import LoraConfig  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 

@@ -148,7 +148,7 @@ def test_other_ranks_may_not_train_a_stage_themselves(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """In a script of one's own under torchrun, rank 1 calling dpo() would write rank 0's files."""
-    from opencharacter_local.training import LocalTrainer  # noqa: PLC0415 - after importorskip
+    from opencharacter_local.trainer import LocalTrainer  # noqa: PLC0415 - after importorskip
 
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")

@@ -9,11 +9,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from opencharacter_local.sampling import (
-    EngineCache,
-    LocalSampler,
-    TransformersEngine,
-)
+from opencharacter_local.engine_cache import EngineCache
+from opencharacter_local.engines import TransformersEngine
+from opencharacter_local.sampler import LocalSampler
 from peft import PeftModel
 
 # The sampler contract of tests/local/contract.py, collected and run here on transformers.

@@ -12,12 +12,9 @@ torch = pytest.importorskip("torch")
 
 import trl  # noqa: E402
 from datasets import Dataset  # noqa: E402
-from opencharacter_local.training import (  # noqa: E402
-    LocalTrainer,
-    dpo_arguments,
-    merge_adapter,
-    sft_arguments,
-)
+from opencharacter_local.merging import merge_adapter  # noqa: E402
+from opencharacter_local.trainer import LocalTrainer  # noqa: E402
+from opencharacter_local.trl_args import dpo_arguments, sft_arguments  # noqa: E402
 from peft import PeftModel  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler  # noqa: E402
 

@@ -12,7 +12,10 @@ import pytest
 pytest.importorskip("vllm")
 
 import torch
-from opencharacter_local.sampling import EngineCache, LocalSampler, TransformersEngine, VLLMEngine
+from opencharacter_local.engine_cache import EngineCache
+from opencharacter_local.engines import TransformersEngine
+from opencharacter_local.sampler import LocalSampler
+from opencharacter_local.vllm_engine import VLLMEngine
 from peft import PeftModel
 
 # The sampler contract of tests/local/contract.py, collected and run here on vLLM.

@@ -1,6 +1,6 @@
 """The local backend: sampling and training on this machine's GPUs, or CPU for tiny models.
 
-Teachers and students share one :class:`~opencharacter_local.sampling.EngineCache`, so a
+Teachers and students share one :class:`~opencharacter_local.engine_cache.EngineCache`, so a
 student at several checkpoints reuses loaded engines; engines are freed before training so
 sampling and training never hold a GPU's memory at the same time.
 """
@@ -16,14 +16,11 @@ from attrs import validators as v
 
 from opencharacter.protocols import Capabilities
 from opencharacter.types import Checkpoint
-from opencharacter_local.sampling import (
-    EngineCache,
-    LocalSampler,
-    TransformersEngine,
-    VLLMEngine,
-    default_engine_factory,
-)
-from opencharacter_local.training import LocalTrainer
+from opencharacter_local.engine_cache import EngineCache, default_engine_factory
+from opencharacter_local.engines import TransformersEngine
+from opencharacter_local.sampler import LocalSampler
+from opencharacter_local.trainer import LocalTrainer
+from opencharacter_local.vllm_engine import VLLMEngine
 
 
 @attrs.define(kw_only=True)

@@ -2,7 +2,7 @@
 
 ``accelerate launch`` and ``torchrun`` start one process per GPU and tell each its ``RANK``
 and ``WORLD_SIZE``. The process group they train in (data parallel, through accelerate) also
-carries the jobs: rank 0 broadcasts a pickled :class:`~opencharacter_local.training.TrainingJob`,
+carries the jobs: rank 0 broadcasts a pickled :class:`~opencharacter_local.trainer.TrainingJob`,
 or ``None`` to say there is no more.
 """
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from opencharacter.cli import main, quiet_frameworks
+from opencharacter.console import quiet_frameworks, run_command
 from opencharacter.errors import ConfigError
 from opencharacter.runstore import read_manifest
 from opencharacter.types import Checkpoint
@@ -40,11 +40,11 @@ def export(run_dir: Path, out_dir: Path, stage: str) -> None:
         msg = f"{out_dir} is not empty; choose a new folder"
         raise ConfigError(msg)
     quiet_frameworks()
-    from opencharacter_local.training import merge_adapter  # noqa: PLC0415 - after quieting
+    from opencharacter_local.merging import merge_adapter  # noqa: PLC0415 - after quieting
 
     merge_adapter(checkpoint, out_dir)
     click.echo(f"merged {stage} model: {out_dir}")
 
 
 if __name__ == "__main__":
-    main(command=export, prog_name="python -m opencharacter_local.export")
+    run_command(export, prog_name="python -m opencharacter_local.export")

