@@ -128,6 +128,19 @@ def test_one_list_of_stages_drives_the_pipeline_the_estimate_and_the_cli():
     assert sorted(commands[0] + commands[1]) == sorted(STAGES)
 
 
+def test_a_plugins_time_model_may_follow_its_options():
+    """The simulated plugin times a run by its own latency_ms; the core knows no option names."""
+
+    def seconds(latency_ms):
+        config, _ = resolve_config(flags={"constitution": "sarcasm", "backend": "simulated",
+                                          "backend_options": {"latency_ms": latency_ms}},
+                                   environ={})  # fmt: skip
+        return sum(row.seconds for row in estimate(config, load_constitution("sarcasm")))
+
+    assert seconds("0") == 0
+    assert seconds("1000") > seconds("10") > 0
+
+
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [(0, "0 s"), (59.4, "59 s"), (60, "1.0 min"), (750, "12.5 min"), (7620, "2 h 07 min")],

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from opencharacter.errors import DataError, RunLockedError
+from opencharacter.registry import BackendSpec, register_backend, unregister_backend
 from opencharacter.runstore import MANIFEST, RunDir, installed_versions, read_manifest
 from opencharacter.types import Checkpoint, TokenUsage
 
@@ -147,6 +148,21 @@ def test_installed_versions_skips_absent_distributions():
     """Only installed distributions are listed, without importing them."""
     versions = installed_versions(["opencharacter", "surely-not-installed-dist"])
     assert list(versions) == ["opencharacter"]
+
+
+def test_a_plugin_names_the_versions_a_run_records(tmp_path):
+    """A third-party backend's distributions reach the manifest as ours do."""
+    spec = BackendSpec(name="thirdparty", description="test", factory="x:y",
+                       distributions=("thirdparty-backend", "hypothesis"))  # fmt: skip
+    register_backend(spec)
+    try:
+        with RunDir.open(tmp_path) as run:
+            versions = run.manifest["versions"]
+    finally:
+        unregister_backend("thirdparty")
+    assert "hypothesis" in versions  # installed: recorded
+    assert "thirdparty-backend" not in versions  # absent: skipped
+    assert "opencharacter" in versions
 
 
 def test_no_secret_reaches_any_run_file(tmp_path, monkeypatch):

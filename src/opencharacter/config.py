@@ -19,7 +19,7 @@ import attrs
 from attrs import validators as v
 
 from opencharacter.errors import ConfigError
-from opencharacter.registry import get_backend_spec
+from opencharacter.registry import DEFAULT_BACKEND, get_backend_spec
 from opencharacter.training import DPOConfig, LoRAConfig, SFTConfig
 from opencharacter.types import Price
 
@@ -162,7 +162,7 @@ class RunConfig:
     constitution: str = attrs.field(validator=v.min_len(1))
     teacher: str = attrs.field(validator=v.min_len(1))
     student: str = attrs.field(validator=v.min_len(1))
-    backend: str = "tinker"
+    backend: str = DEFAULT_BACKEND
     teacher_backend: str | None = None
     backend_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_options)
     teacher_backend_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_options)
@@ -317,8 +317,8 @@ def _with_backend_defaults(values: dict[str, Any]) -> dict[str, Any]:
     A plugin knows which models it serves well today and how many requests it wants in
     flight; with two backends the larger window wins, and each side is capped to its own.
     """
-    sides = {"teacher": values.get("teacher_backend") or values.get("backend", "tinker"),
-             "student": values.get("backend", "tinker")}  # fmt: skip
+    student = values.get("backend", DEFAULT_BACKEND)
+    sides = {"teacher": values.get("teacher_backend") or student, "student": student}
     specs = {side: get_backend_spec(str(backend)) for side, backend in sides.items()}
     for side, spec in specs.items():
         if side in values:

@@ -26,7 +26,7 @@ CHARS_PER_TOKEN = 4.0
 #: about 667 tokens a sample (8M tokens over 12k samples); the others are typical of
 #: instruct models answering in character, capped by the configured limits.
 TYPICAL_TOKENS = {"expansion": 1200, "answer": 350, "reflection": 700, "turn": 250}
-#: Seconds per request assumed when the backend options give no ``latency_ms``.
+#: Seconds per request assumed for a backend whose plugin declares no time model.
 ASSUMED_LATENCY_S = 20.0
 
 
@@ -82,13 +82,20 @@ def _training_cost(price: Price | None, tokens: int) -> float | None:
     return price.cost(TokenUsage(train_tokens=tokens))
 
 
-def _timing(config: RunConfig, backend: str) -> ServiceTiming:
-    """Return a backend's own timing model, or a flat per-request latency without one."""
-    timing = get_backend_spec(backend).timing
-    if timing is not None:
-        return timing
-    latency_ms = config.backend_options.get("latency_ms", ASSUMED_LATENCY_S * 1000)
-    return ServiceTiming(request_seconds=float(latency_ms) / 1000, source="assumed")
+def side_timing(config: RunConfig, side: str) -> ServiceTiming:
+    """Return the time model of the ``"teacher"`` or ``"student"`` side's backend.
+
+    The plugin's own (given that side's options), or a flat assumed latency without one.
+    """
+    backend, options = config.backend, config.backend_options
+    if side == "teacher":
+        backend = config.teacher_backend or config.backend
+        options = config.teacher_backend_options or options
+    timing = get_backend_spec(backend).timing_for(options)
+    if timing is None:
+        return ServiceTiming(request_seconds=ASSUMED_LATENCY_S, source=f"{ASSUMED_LATENCY_S:g} s "
+                             "per request, assumed")  # fmt: skip
+    return timing
 
 
 def estimate(config: RunConfig, constitution: Constitution) -> list[StageEstimate]:
@@ -99,8 +106,8 @@ def estimate(config: RunConfig, constitution: Constitution) -> list[StageEstimat
     speed; each training step takes the service's step time (or nothing, when unknown).
     """
     counts, sampling = config.counts, config.sampling
-    teacher_timing = _timing(config, config.teacher_backend or config.backend)
-    student_timing = _timing(config, config.backend)
+    teacher_timing = side_timing(config, "teacher")
+    student_timing = side_timing(config, "student")
     prices = price_table(config)
     teacher_price, student_price = prices.get(config.teacher), prices.get(config.student)
     traits = constitution.traits

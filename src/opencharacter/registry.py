@@ -82,7 +82,10 @@ class BackendSpec:
             none is named. The plugin knows which models it serves well today.
         prices: US dollars per million tokens by model, for estimates and the manifest's
             cost accounting; a run's ``prices`` setting overrides them.
-        timing: how long requests and training steps take there, for estimates.
+        timing: how long requests and training steps take there, for estimates; a function
+            of the backend options where they set it (the simulated ``latency_ms``).
+        distributions: the distributions a run records the versions of when this plugin is
+            installed (its own first, then what it runs on).
         default_concurrency: the requests a run keeps in flight there when it names no
             ``concurrency`` (a remote service wants far more than a local GPU); ``None`` keeps
             the run's default.
@@ -96,8 +99,13 @@ class BackendSpec:
     readiness: Callable[[], tuple[str, ...]] | None = None
     default_models: Mapping[str, str] = attrs.field(factory=dict)
     prices: Mapping[str, Price] = attrs.field(factory=dict)
-    timing: ServiceTiming | None = None
+    timing: ServiceTiming | Callable[[Mapping[str, Any]], ServiceTiming] | None = None
     default_concurrency: int | None = None
+    distributions: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+    def timing_for(self, options: Mapping[str, Any]) -> ServiceTiming | None:
+        """Return the time model of a run with these backend options, if the plugin has one."""
+        return self.timing(options) if callable(self.timing) else self.timing
 
     def missing(self) -> tuple[str, ...]:
         """Return the required modules that are not installed, without importing any."""

