@@ -1,4 +1,4 @@
-"""What a program built on opencharacter shows a person: errors, exit codes, quiet frameworks.
+"""What a program built on opencharacter shows a person: errors, progress, exit codes.
 
 The ``opencharacter`` command line and the plugins' own programs (``python -m
 opencharacter_local.launch``, the exports) report user errors, interruptions and exit codes
@@ -12,21 +12,33 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import click
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from opencharacter.errors import OpenCharacterError
 from opencharacter.redact import RedactingFilter
+from opencharacter.stages import Progress as StageProgress
 
 EXIT_USER_ERROR = 1
 EXIT_INTERRUPTED = 130
 
 stderr = Console(stderr=True, soft_wrap=True)  # errors stay one greppable line in logs
+stdout = Console(highlight=False, soft_wrap=True)
 
 
 def quiet_frameworks() -> None:
@@ -102,3 +114,38 @@ __all__ = [
     "quiet_frameworks",
     "run_command",
 ]
+
+
+@contextmanager
+def progress_display() -> Iterator[Any]:
+    """Yield a progress callback that draws one rich progress bar per stage."""
+    bars = Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[tokens]} tok  ${task.fields[cost]:.2f}"),
+        console=stdout,
+        transient=False,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def update(event: StageProgress) -> None:
+        if event.message:
+            bars.console.print(f"[cyan]{event.stage}[/cyan] {escape(event.message)}")
+        if not event.total and not event.done:
+            return  # a message before any work (a setting fitted to a backend, say)
+        task = tasks.get(event.stage)
+        if task is None:
+            task = tasks[event.stage] = bars.add_task(
+                event.stage, total=event.total, rate="", tokens=0, cost=0.0
+            )
+        elapsed = bars.tasks[task].elapsed or 0.0
+        rate = f"{event.done / elapsed:,.1f}/s" if elapsed > 0.5 else ""
+        bars.update(task, completed=event.done, total=max(event.total, event.done), rate=rate,
+                    tokens=f"{event.usage.total:,}", cost=event.cost)  # fmt: skip
+
+    with bars:
+        yield update

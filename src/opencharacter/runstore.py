@@ -42,6 +42,8 @@ FILTERED = "filtered"
 METRICS = "metrics"
 EVENTS = "events"
 SCHEMA_VERSION = 1
+
+
 def tracked_distributions() -> tuple[str, ...]:
     """The core, then what each installed backend plugin names (its own and what it runs on)."""
     names = ["opencharacter"]

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from opencharacter.cli._pipeline import progress_display
 from opencharacter.config import resolve_config
+from opencharacter.console import progress_display
 from opencharacter.errors import MissingDependencyError
 from opencharacter.pipeline import prepare_backends, run_pipeline, start_run
 from opencharacter.registry import get_backend_spec

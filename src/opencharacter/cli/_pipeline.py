@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from opencharacter.config import SCALES, STAGES, TRAINING_STAGES, resolve_config
+from opencharacter.console import progress_display
+from opencharacter.console import stdout as console
 from opencharacter.constitution import load_constitution
 from opencharacter.errors import ConfigError
 from opencharacter.estimate import estimate, format_duration, side_timing
@@ -33,44 +22,6 @@ from opencharacter.pipeline import (
     run_stage,
     start_run,
 )
-from opencharacter.stages import Progress as StageProgress
-
-console = Console(highlight=False, soft_wrap=True)
-
-
-@contextmanager
-def progress_display() -> Iterator[Any]:
-    """Yield a progress callback that draws one rich progress bar per stage."""
-    bars = Progress(
-        TextColumn("{task.description:<10}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[tokens]} tok  ${task.fields[cost]:.2f}"),
-        console=console,
-        transient=False,
-    )
-    tasks: dict[str, TaskID] = {}
-
-    def update(event: StageProgress) -> None:
-        if event.message:
-            bars.console.print(f"[cyan]{event.stage}[/cyan] {escape(event.message)}")
-        if not event.total and not event.done:
-            return  # a message before any work (a setting fitted to a backend, say)
-        task = tasks.get(event.stage)
-        if task is None:
-            task = tasks[event.stage] = bars.add_task(
-                event.stage, total=event.total, rate="", tokens=0, cost=0.0
-            )
-        elapsed = bars.tasks[task].elapsed or 0.0
-        rate = f"{event.done / elapsed:,.1f}/s" if elapsed > 0.5 else ""
-        bars.update(task, completed=event.done, total=max(event.total, event.done), rate=rate,
-                    tokens=f"{event.usage.total:,}", cost=event.cost)  # fmt: skip
-
-    with bars:
-        yield update
 
 
 def _options(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -27,13 +27,13 @@ from opencharacter.console import (
     configure_logging,
     exit_code_of,
     print_error,
+    progress_display,
     quiet_frameworks,
 )
 from opencharacter.errors import ConfigError, OpenCharacterError
 from opencharacter.pipeline import run_stage
 from opencharacter.registry import load_backend
 from opencharacter.runstore import read_manifest
-from opencharacter.stages import Progress
 from opencharacter_local import distributed
 
 if TYPE_CHECKING:
@@ -69,14 +69,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _lead(stage: str, run_dir: str) -> None:
     """Train the stage on rank 0, as ``opencharacter train`` does, and say where it is."""
-    checkpoint = run_stage(run_dir, stage, progress=_print_message)
+    with progress_display() as update:
+        checkpoint = run_stage(run_dir, stage, progress=update)
     click.echo(f"{stage} checkpoint: {checkpoint.uri}")
-
-
-def _print_message(event: Progress) -> None:
-    """Print what a stage has to say (a setting fitted to the backend, say); counts are not."""
-    if event.message:
-        click.echo(f"{event.stage} {event.message}")
 
 
 def _trainer(run_dir: str) -> LocalTrainer:
