@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from opencharacter.cli import cli, main
 from opencharacter.constitution import builtin_names, load_constitution
 from opencharacter.errors import MissingDependencyError
+from opencharacter.registry import get_backend_spec
 
 DATA = Path(__file__).parent / "data" / "constitutions"
 
@@ -164,3 +165,18 @@ def test_error_messages_keep_their_square_brackets(capsys, monkeypatch):
     code, out = run_main(["constitution", "show", "sarcasm"], capsys)
     assert code == 1
     assert 'pip install "opencharacter[local]"' in out.err.replace("\n", "")
+
+
+def test_the_demo_is_a_plugins_preset(capsys, monkeypatch):
+    """`demo` runs what a plugin offers; a backend without a preset is refused, naming those
+    with one; with no plugin offering one, the error says what to install."""
+    code, out = run_main(["demo", "--backend", "simulated"], capsys)
+    assert code == 1
+    assert "'simulated' backend offers no demo; backends that do: local" in out.err
+    from opencharacter.cli._demo import _demo_backend  # noqa: PLC0415
+
+    assert _demo_backend(None).name == "local"
+    only = {"simulated": get_backend_spec("simulated")}
+    monkeypatch.setattr("opencharacter.cli._demo.available_backends", lambda: only)
+    with pytest.raises(MissingDependencyError, match="no installed backend offers a demo"):
+        _demo_backend(None)

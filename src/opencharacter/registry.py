@@ -65,6 +65,21 @@ class ServiceTiming:
 
 
 @attrs.frozen(kw_only=True)
+class DemoPreset:
+    """How ``opencharacter demo`` runs the whole pipeline on a backend, here, in minutes.
+
+    Attributes:
+        settings: run settings (as a config file holds them) under the persona and seed.
+        about: what the demo runs and what to expect of it, shown first.
+        real_command: the command that runs the same backend on a real model.
+    """
+
+    settings: Mapping[str, Any]
+    about: str
+    real_command: str
+
+
+@attrs.frozen(kw_only=True)
 class BackendSpec:
     """What the registry knows about a backend before importing it.
 
@@ -86,6 +101,7 @@ class BackendSpec:
             of the backend options where they set it (the simulated ``latency_ms``).
         distributions: the distributions a run records the versions of when this plugin is
             installed (its own first, then what it runs on).
+        demo: how ``opencharacter demo`` shows this backend, if it can on any machine.
         default_concurrency: the requests a run keeps in flight there when it names no
             ``concurrency`` (a remote service wants far more than a local GPU); ``None`` keeps
             the run's default.
@@ -102,6 +118,7 @@ class BackendSpec:
     timing: ServiceTiming | Callable[[Mapping[str, Any]], ServiceTiming] | None = None
     default_concurrency: int | None = None
     distributions: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    demo: DemoPreset | None = None
 
     def timing_for(self, options: Mapping[str, Any]) -> ServiceTiming | None:
         """Return the time model of a run with these backend options, if the plugin has one."""

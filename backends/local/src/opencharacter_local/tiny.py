@@ -28,7 +28,7 @@ from transformers import (
     Qwen3ForCausalLM,
 )
 
-TINY_MODEL = "opencharacter/tiny-qwen3"
+from opencharacter_local import TINY_MODEL
 
 # The `{% generation %}` block covers the assistant's words *and* its <|im_end|>: TRL's
 # assistant-only loss trains on exactly what it marks, and a model must learn to stop.
