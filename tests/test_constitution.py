@@ -391,3 +391,17 @@ def test_a_trait_built_in_python_with_no_text_is_a_constitution_error():
     """The model's own validation speaks our error too, not a bare ValueError."""
     with pytest.raises(ConstitutionError, match="must not be empty"):
         Trait(text="")
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_to_dict_and_from_dict_round_trip(name):
+    """What a manifest records reads back as the same constitution, with the same hash."""
+    constitution = load_constitution(name)
+    again = Constitution.from_dict(constitution.to_dict())
+    assert again == constitution
+    assert again.sha256 == constitution.sha256
+
+
+def test_from_dict_names_a_missing_field():
+    with pytest.raises(ConstitutionError, match="'traits'"):
+        Constitution.from_dict({"name": "x"})

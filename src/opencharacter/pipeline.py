@@ -17,7 +17,7 @@ import attrs
 
 from opencharacter.capabilities import Adjustment, describe, explicit_settings, fit_config
 from opencharacter.config import STAGES, RunConfig, price_table, resolve_config
-from opencharacter.constitution import Constitution, Trait, load_constitution
+from opencharacter.constitution import Constitution, load_constitution
 from opencharacter.errors import ConfigError
 from opencharacter.protocols import Backend
 from opencharacter.registry import load_backend
@@ -134,12 +134,7 @@ def saved_constitution(run: RunDir) -> Constitution:
     if not data:
         msg = f"{run.path}: the manifest records no constitution"
         raise ConfigError(msg)
-    return Constitution(
-        name=data["name"],
-        description=data.get("description", ""),
-        traits=[Trait(text=t["trait"], questions=t.get("questions", ()),
-                      clarification=t.get("clarification")) for t in data["traits"]],
-    )  # fmt: skip
+    return Constitution.from_dict(data)
 
 
 @attrs.frozen

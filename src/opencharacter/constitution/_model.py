@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -59,6 +59,12 @@ class Trait:
             data["clarification"] = self.clarification
         return data
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Trait:
+        """Return the trait :meth:`to_dict` wrote."""
+        return cls(text=data["trait"], questions=data.get("questions", ()),
+                   clarification=data.get("clarification"))  # fmt: skip
+
 
 @attrs.frozen(kw_only=True)
 class Constitution:
@@ -91,6 +97,23 @@ class Constitution:
             "description": self.description,
             "traits": [t.to_dict() for t in self.traits],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Constitution:
+        """Return the constitution :meth:`to_dict` wrote (a run's manifest keeps one).
+
+        For files people write, use :func:`~opencharacter.constitution.load_constitution`: it
+        names the file, the place and the fix of every problem.
+
+        Raises:
+            ConstitutionError: a required field is missing or invalid.
+        """
+        try:
+            return cls(name=data["name"], description=data.get("description", ""),
+                       traits=[Trait.from_dict(t) for t in data["traits"]])  # fmt: skip
+        except KeyError as exc:
+            msg = f"a constitution needs the field {exc.args[0]!r}"
+            raise ConstitutionError(msg) from None
 
     @property
     def sha256(self) -> str:
