@@ -9,7 +9,7 @@ from opencharacter.stages._engine import Dispatcher, RetryPolicy
 from opencharacter.stages.distill import run_distill
 from opencharacter.stages.introspect import run_introspect
 from opencharacter.stages.prompts import is_near_duplicate, parse_numbered, run_prompts
-from opencharacter.stages.training import run_dpo, run_sft, run_sft_data
+from opencharacter.stages.dpo_sft import run_dpo, run_sft, run_sft_data
 
 __all__ = [
     "Dispatcher",
