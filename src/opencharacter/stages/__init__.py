@@ -7,9 +7,9 @@ stage reads and writes named files in the run directory and resumes from what is
 from opencharacter.stages._context import Progress, ProgressCallback, StageContext
 from opencharacter.stages._engine import Dispatcher, RetryPolicy
 from opencharacter.stages.distill import run_distill
+from opencharacter.stages.dpo_sft import run_dpo, run_sft, run_sft_data
 from opencharacter.stages.introspect import run_introspect
 from opencharacter.stages.prompts import is_near_duplicate, parse_numbered, run_prompts
-from opencharacter.stages.dpo_sft import run_dpo, run_sft, run_sft_data
 
 __all__ = [
     "Dispatcher",

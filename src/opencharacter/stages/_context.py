@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from typing import Any, TypeVar
 
 import attrs
 
@@ -13,7 +15,7 @@ from opencharacter.config import RunConfig, family_name
 from opencharacter.constitution import Constitution
 from opencharacter.errors import ConfigError
 from opencharacter.filters import FilterChain, QualityReport
-from opencharacter.protocols import Capabilities, Student, Teacher, Trainer
+from opencharacter.protocols import Capabilities, StepMetrics, Student, Teacher, Trainer
 from opencharacter.runstore import FILTERED, RunDir
 from opencharacter.stages._engine import Dispatcher, RetryPolicy
 from opencharacter.types import (
@@ -24,6 +26,8 @@ from opencharacter.types import (
     TokenUsage,
     stable_id,
 )
+
+T = TypeVar("T")
 
 #: Purposes the teacher serves; the student serves every other.
 TEACHER_PURPOSES = frozenset({Purpose.EXPAND_QUESTIONS, Purpose.CHOSEN, Purpose.JUDGE})
@@ -172,18 +176,28 @@ class StageContext:
 
 
 class StageRecorder:
-    """Counts a stage's generations, tokens, cost and quality, and saves them to the manifest.
+    """Counts a stage's work, tokens, cost and quality, and saves them to the manifest.
 
+    Every stage keeps its books here, generating or training: its state, events, progress and
+    failure. ``counts`` names what ``done`` counts in the manifest ("generations" or "steps").
     The manifest is saved at most every ``save_interval`` seconds while the stage runs and
-    once at the end; ``wall_seconds`` adds up across resumed sessions.
+    once at the end; ``wall_seconds``, tokens and cost add up across resumed sessions.
     """
 
     def __init__(
-        self, context: StageContext, stage: str, *, total: int, save_interval: float = 2.0
+        self,
+        context: StageContext,
+        stage: str,
+        *,
+        total: int,
+        save_interval: float = 2.0,
+        counts: str = "generations",
+        **fields: Any,
     ) -> None:
         self.context = context
         self.stage = stage
         self.total = total
+        self.counts = counts
         self.done = 0
         self.quality = QualityReport()
         self._started = time.monotonic()
@@ -193,9 +207,23 @@ class StageRecorder:
         self._wall_before = float(entry.get("wall_seconds", 0.0))
         self.usage = TokenUsage(**entry.get("usage", {}))
         self.cost = float(entry.get("cost", 0.0))
-        entry.update(state="running")
+        entry.update(state="running", **fields)
         context.run.event("stage-start", stage=stage)
         context.run.save_manifest()
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run the stage's async work to its end (see :meth:`failing`)."""
+        with self.failing():
+            return asyncio.run(work)
+
+    @contextlib.contextmanager
+    def failing(self) -> Iterator[None]:
+        """Record a failure or Ctrl-C of the block as the stage's state, then let it rise."""
+        try:
+            yield
+        except BaseException as error:
+            self.fail(error)
+            raise
 
     def price(self, purpose: Purpose) -> Price | None:
         """Return the price of the model serving ``purpose``, if it is remote and priced."""
@@ -212,6 +240,20 @@ class StageRecorder:
         self._report()
         if time.monotonic() - self._last_save >= self._save_interval:
             self._save(state="running")
+
+    def trained(self, step: StepMetrics) -> None:
+        """Count one training step: its metrics to ``metrics.jsonl``, its billed tokens here."""
+        self.done, self.total = step.step, step.total_steps
+        self.usage += step.usage
+        price = self.context.price("student")
+        if price is not None:
+            self.cost += price.cost(step.usage)
+        tokens = {key: count for key, count in step.usage.to_dict().items() if count}
+        self.context.run.log_metrics({"stage": step.stage, "step": step.step,
+                                      "total_steps": step.total_steps, **step.metrics,
+                                      **tokens})  # fmt: skip
+        self._report()
+        self._save(state="running")
 
     def skipped(self, count: int) -> None:
         """Count generations already on disk from an earlier session."""
@@ -237,7 +279,7 @@ class StageRecorder:
         self._last_save = now
         self.context.run.update_stage(
             self.stage,
-            generations=self.done,
+            **{self.counts: self.done},
             wall_seconds=round(self._wall_before + now - self._started, 3),
             usage=self.usage.to_dict(),
             cost=round(self.cost, 6),

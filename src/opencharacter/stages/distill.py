@@ -15,7 +15,6 @@ fresh sample of its prompt, for up to ``top_up_rounds`` rounds, and any shortfal
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections import defaultdict
 from collections.abc import Iterator
@@ -67,16 +66,12 @@ def run_distill(context: StageContext) -> dict[str, Any]:
         elif len(pair_halves) == len(SIDES):  # both halves landed, then the run stopped
             any_half = pair_halves["chosen"]
             job.pair(by_id[any_half["prompt_id"]], any_half["sample"], halves.pop(pid))
-    try:
-        for round_number in range(config.top_up_rounds + 1):
-            slots = list(_slots(context, prompts, round_number, k))
-            if not slots or (round_number and _kept(context) >= target):
-                break
-            recorder.total = max(recorder.total, recorder.done + 2 * len(slots))
-            asyncio.run(job.make(slots))
-    except BaseException as error:
-        recorder.fail(error)
-        raise
+    for round_number in range(config.top_up_rounds + 1):
+        slots = list(_slots(context, prompts, round_number, k))
+        if not slots or (round_number and _kept(context) >= target):
+            break
+        recorder.total = max(recorder.total, recorder.done + 2 * len(slots))
+        recorder.run(job.make(slots))
     kept = _kept(context)
     summary: dict[str, Any] = {"pairs": kept, "target": target, "shortfall": max(0, target - kept)}
     if kept < target:

@@ -8,15 +8,13 @@ resulting checkpoint into the manifest. A finished stage is not trained again on
 from __future__ import annotations
 
 import random
-import time
 from typing import Any
 
 from opencharacter.errors import ConfigError
-from opencharacter.protocols import StepMetrics
-from opencharacter.stages._context import Progress, StageContext
+from opencharacter.stages._context import StageContext, StageRecorder
 from opencharacter.stages.distill import STAGE as DISTILL
 from opencharacter.stages.introspect import INTERACTION, REFLECTION
-from opencharacter.types import ChatExample, Checkpoint, PreferencePair, TokenUsage, stable_id
+from opencharacter.types import ChatExample, Checkpoint, PreferencePair, stable_id
 
 SFT_DATA = "sft_data"
 
@@ -85,49 +83,16 @@ def _meta_free(rows: Any) -> list[dict[str, Any]]:
 
 
 def _train(context: StageContext, stage: str, train: Any, *, examples: int) -> Checkpoint:
-    """Run one training stage, recording its steps, tokens, cost and checkpoint.
+    """Run one training stage, keeping its books as every stage does (see StageRecorder).
 
     Tokens and dollars add up across resumed sessions, like a generation stage's: each step
     reports what it was billed for, priced as the student model's training (remote backends).
     """
-    run = context.run
-    entry = run.stage(stage)
-    usage = TokenUsage(**entry.get("usage", {}))
-    cost = float(entry.get("cost", 0.0))
-    price = context.price("student")
-    run.update_stage(stage, state="running", examples=examples)
-    run.event("stage-start", stage=stage)
-    started = time.monotonic()
-    last = StepMetrics(stage=stage, step=0, total_steps=1, metrics={})
-
-    def on_step(step: StepMetrics) -> None:
-        nonlocal last, usage, cost
-        last = step
-        usage += step.usage
-        if price is not None:
-            cost += price.cost(step.usage)
-        run.log_metrics({"stage": step.stage, "step": step.step, "total_steps": step.total_steps,
-                         **step.metrics, **_nonzero(step.usage)})  # fmt: skip
-        run.update_stage(stage, usage=usage.to_dict(), cost=round(cost, 6))
-        if context.progress is not None:
-            context.progress(Progress(stage=stage, done=step.step, total=step.total_steps,
-                                      usage=usage, cost=cost))  # fmt: skip
-
-    try:
-        checkpoint: Checkpoint = train(on_step)
-    except BaseException as error:
-        run.update_stage(stage, state="failed", error=str(error) or type(error).__name__)
-        raise
-    run.record_checkpoint(stage, checkpoint)
-    run.update_stage(stage, state="done", wall_seconds=round(time.monotonic() - started, 3),
-                     checkpoint=checkpoint.uri)  # fmt: skip
-    run.event("stage-end", stage=stage, checkpoint=checkpoint.uri)
-    if checkpoint.meta.get("note") and context.progress is not None:
-        context.progress(Progress(stage=stage, done=last.step, total=last.total_steps,
-                                  message=checkpoint.meta["note"]))  # fmt: skip
+    recorder = StageRecorder(context, stage, total=0, counts="steps", examples=examples)
+    with recorder.failing():
+        checkpoint: Checkpoint = train(recorder.trained)
+    context.run.record_checkpoint(stage, checkpoint)
+    if checkpoint.meta.get("note"):
+        recorder.say(checkpoint.meta["note"])
+    recorder.finish(checkpoint=checkpoint.uri)
     return checkpoint
-
-
-def _nonzero(usage: TokenUsage) -> dict[str, int]:
-    """Return a step's token counts worth logging (a local step has none)."""
-    return {key: count for key, count in usage.to_dict().items() if count}

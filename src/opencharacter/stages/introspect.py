@@ -16,7 +16,6 @@ roles alternating, as the view of the copy that spoke last.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections import defaultdict
 from typing import Any
@@ -63,11 +62,7 @@ def run_introspect(context: StageContext) -> dict[str, Any]:
         + sum(len(t) for t in turns_done.values())
     )
     job = _Introspect(context, recorder, finished, turns_done)
-    try:
-        asyncio.run(job.run())
-    except BaseException as error:
-        recorder.fail(error)
-        raise
+    recorder.run(job.run())
     summary = {
         "reflections": sum(1 for _ in run.rows(REFLECTION)),
         "interactions": sum(1 for _ in run.rows(INTERACTION)),

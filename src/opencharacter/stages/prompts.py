@@ -10,7 +10,6 @@ Hugging Face dataset, or our built-in offline set. Every accepted question is wr
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 from collections import defaultdict
@@ -95,11 +94,7 @@ def run_prompts(context: StageContext) -> dict[str, Any]:
     short_now = sum(1 for pool in pools.values() if len(pool) < target)
     recorder = StageRecorder(context, STAGE, total=short_now + sum(rounds.values()))
     recorder.skipped(sum(rounds.values()))
-    try:
-        asyncio.run(_expand_all(context, recorder, pools, rounds, written))
-    except BaseException as error:
-        recorder.fail(error)
-        raise
+    recorder.run(_expand_all(context, recorder, pools, rounds, written))
     short = {t + 1: target - len(pool) for t, pool in pools.items() if len(pool) < target}
     if short:
         recorder.say(f"traits below {target} questions after {MAX_ROUNDS} rounds: {short}")
