@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from importlib.metadata import PackageNotFoundError, distribution
 
 import pytest
@@ -31,8 +32,10 @@ def test_local_and_tinker_are_listed_with_simulated():
     """With the plugin distributions installed, all three built-in backends are listed."""
     assert {"local", "simulated", "tinker"} <= set(available_backends())
     assert DEFAULT_BACKEND == "tinker"
-    output = CliRunner().invoke(cli, ["backends"], catch_exceptions=False).output
-    assert all(name in output for name in ("local", "simulated", "tinker (default)"))
+    output = CliRunner().invoke(cli, ["backends", "--json"], catch_exceptions=False).output
+    rows = {row["name"]: row for row in map(json.loads, output.splitlines())}
+    assert {"local", "simulated", "tinker"} <= set(rows)
+    assert [name for name, row in rows.items() if row["default"]] == ["tinker"]
 
 
 @needs_plugins

@@ -29,6 +29,7 @@ import attrs
 from opencharacter.errors import (
     ConfigError,
     MissingDependencyError,
+    OpenCharacterError,
     PluginError,
     UnknownBackendError,
 )
@@ -161,7 +162,14 @@ class BackendSpec:
         except AttributeError as exc:
             msg = f"The {self.name!r} backend plugin has no factory {self.factory} ({exc})."
             raise PluginError(msg) from exc
-        backend: Backend = factory(**coerce_options(factory, dict(options or {}), self.name))
+        coerced = coerce_options(factory, dict(options or {}), self.name)
+        try:
+            backend: Backend = factory(**coerced)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, OpenCharacterError):
+                raise
+            msg = f"the {self.name!r} backend refuses an option: {exc}"
+            raise ConfigError(msg) from exc
         return backend
 
     def _missing_message(self, missing: tuple[str, ...]) -> str:

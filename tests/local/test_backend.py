@@ -12,6 +12,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:Fu
 from click.testing import CliRunner  # noqa: E402 - after the importorskip guard
 
 from opencharacter.cli import cli  # noqa: E402
+from opencharacter.errors import ConfigError  # noqa: E402
 from opencharacter.protocols import Backend, Student, Teacher, Trainer  # noqa: E402
 from opencharacter.registry import get_backend_spec, load_backend  # noqa: E402
 
@@ -80,3 +81,18 @@ def test_export_merges_the_stacked_sft_model_into_one_folder(demo_run, tmp_path)
     again = CliRunner().invoke(export, [str(run_dir), str(out)])
     assert again.exit_code != 0
     assert "is not empty" in str(again.exception)
+
+
+def test_vllm_engine_settings_reach_the_engine_per_side():
+    """Options given as strings (-o, --teacher-option) reach vllm.LLM typed; unset ones are
+    left to vLLM's defaults."""
+    teacher = load_backend("local", {"engine": "vllm", "tensor_parallel_size": "8",
+                                     "gpu_memory_utilization": "0.85", "max_model_len": "8192",
+                                     "quantization": "fp8"})  # fmt: skip
+    assert teacher.vllm_options == {"tensor_parallel_size": 8, "gpu_memory_utilization": 0.85,
+                                    "max_model_len": 8192, "quantization": "fp8"}  # fmt: skip
+    assert teacher._engines._factory.keywords == teacher.vllm_options
+    student = load_backend("local", {"engine": "vllm", "dtype": "float16"})
+    assert student.vllm_options == {"tensor_parallel_size": 1, "dtype": "float16"}
+    with pytest.raises(ConfigError, match="gpu_memory_utilization"):
+        load_backend("local", {"gpu_memory_utilization": "1.5"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 from attrs import validators as v
@@ -39,6 +39,14 @@ class LocalBackend:
             accumulation.
         engines_cached: models kept loaded at once (teacher and student: 2 when they differ
             and memory allows).
+        tensor_parallel_size: GPUs one vLLM engine spreads a model over (a 70-235B teacher
+            needs 4-8); give the teacher its own with ``--teacher-option``.
+        gpu_memory_utilization: share of each GPU vLLM may take (its default 0.9); lower it
+            when a trainer or a second engine shares the GPU.
+        max_model_len: the context vLLM reserves KV cache for (default: the model's whole).
+        dtype: vLLM's weight dtype; ``"auto"``: bfloat16 on GPU, float32 on CPU.
+        quantization: vLLM's quantization method for pre-quantized weights (``"awq"``,
+            ``"gptq"``, ``"fp8"``...).
     """
 
     engine: Literal["auto", "vllm", "transformers"] = attrs.field(
@@ -48,17 +56,38 @@ class LocalBackend:
     max_batch_size: int = attrs.field(default=32, validator=v.ge(1))
     micro_batch_size: int | None = attrs.field(default=None, validator=v.optional(v.ge(1)))
     engines_cached: int = attrs.field(default=2, validator=v.ge(1))
+    tensor_parallel_size: int = attrs.field(default=1, validator=v.ge(1))
+    gpu_memory_utilization: float | None = attrs.field(
+        default=None, validator=v.optional(v.and_(v.gt(0.0), v.le(1.0)))
+    )
+    max_model_len: int | None = attrs.field(default=None, validator=v.optional(v.ge(1)))
+    dtype: str = "auto"
+    quantization: str | None = None
     _engines: EngineCache = attrs.field(init=False)
 
     name = "local"
 
     def __attrs_post_init__(self) -> None:
-        factories = {
-            "auto": default_engine_factory(),
-            "vllm": VLLMEngine,
-            "transformers": partial(TransformersEngine, device=self.device),
+        vllm = partial(VLLMEngine, **self.vllm_options)
+        transformers = partial(TransformersEngine, device=self.device)
+        if self.engine == "auto":
+            factory = vllm if default_engine_factory() is VLLMEngine else transformers
+        else:
+            factory = vllm if self.engine == "vllm" else transformers
+        self._engines = EngineCache(factory, capacity=self.engines_cached)
+
+    @property
+    def vllm_options(self) -> dict[str, Any]:
+        """The engine settings given, as ``vllm.LLM`` takes them (the rest: its defaults)."""
+        options: dict[str, Any] = {"tensor_parallel_size": self.tensor_parallel_size}
+        given = {
+            "gpu_memory_utilization": self.gpu_memory_utilization,
+            "max_model_len": self.max_model_len,
+            "dtype": None if self.dtype == "auto" else self.dtype,
+            "quantization": self.quantization,
         }
-        self._engines = EngineCache(factories[self.engine], capacity=self.engines_cached)
+        options.update({key: value for key, value in given.items() if value is not None})
+        return options
 
     @property
     def capabilities(self) -> Capabilities:
