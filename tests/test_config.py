@@ -104,3 +104,47 @@ def test_the_backend_plugin_sets_the_window_unless_the_run_does():
         flags={**base, "backend": "simulated", "teacher_backend": "tinker"}, environ={}
     )
     assert mixed.concurrency == 256
+
+
+# One converter: the same input gives the same value, or the same error, on every path.
+SETTINGS = [  # (setting, text as typed, the value it means, a wrong text)
+    ("concurrency", "8", 8, "eight"),
+    ("filters", "false", False, "maybe"),
+    ("retry_base_delay", "0.5", 0.5, "soon"),
+    ("teacher_backend", "none", None, None),
+    ("assistant_name", "Ada", "Ada", None),
+    ("until", "dpo", "dpo", "eval"),
+]
+
+
+def _through(path, setting, text, tmp_path):
+    base = {"constitution": "pirate", "backend": "simulated"}
+    if path == "flag":
+        return resolve_config(flags={**base, setting: text}, environ={})[0]
+    if path == "environment":
+        variable = f"OPENCHARACTER_{setting.upper()}"
+        return resolve_config(flags=base, environ={variable: text})[0]
+    file = tmp_path / "run.toml"
+    file.write_text(f"{setting} = {text!r}\n".replace("'", '"'), encoding="utf-8")
+    return resolve_config(flags=base, file=file, environ={})[0]
+
+
+@pytest.mark.parametrize("path", ["flag", "environment", "file"])
+@pytest.mark.parametrize("case", SETTINGS, ids=[case[0] for case in SETTINGS])
+def test_every_path_converts_a_setting_alike(path, case, tmp_path):
+    """A string from a flag, a variable or a file gives the value Python would pass."""
+    setting, text, value, wrong = case
+    assert getattr(_through(path, setting, text, tmp_path), setting) == value
+    python, _ = resolve_config(flags={"constitution": "pirate", "backend": "simulated",
+                                      setting: value}, environ={})  # fmt: skip
+    assert getattr(python, setting) == value
+    if wrong is None:
+        return
+    with pytest.raises(ConfigError) as error:
+        _through(path, setting, wrong, tmp_path)
+    assert f"{setting}={wrong!r} is not " in str(error.value)
+
+
+def test_a_wrong_type_from_python_names_the_setting_not_attrs_internals():
+    with pytest.raises(ConfigError, match=r"command line: concurrency=\[8\] is not a whole number"):
+        resolve_config(flags={"constitution": "pirate", "concurrency": [8]}, environ={})

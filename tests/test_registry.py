@@ -164,9 +164,9 @@ def test_string_options_convert_to_field_types():
     ("options", "fragment"),
     [
         ({"cuont": "3"}, "Unknown option"),
-        ({"count": "three"}, "not a valid int"),
-        ({"flag": "maybe"}, "not a valid bool"),
-        ({"engine": "tgi"}, "must be one of"),
+        ({"count": "three"}, "count='three' is not a whole number"),
+        ({"flag": "maybe"}, "flag='maybe' is not true or false"),
+        ({"engine": "tgi"}, "engine='tgi' is not one of"),
     ],
 )
 def test_bad_options_are_config_errors(options, fragment):

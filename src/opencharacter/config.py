@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -18,9 +19,10 @@ from typing import Any, Literal, get_args
 import attrs
 from attrs import validators as v
 
+from opencharacter.convert import build, convert
 from opencharacter.errors import ConfigError
 from opencharacter.registry import DEFAULT_BACKEND, get_backend_spec
-from opencharacter.training import DPOConfig, LoRAConfig, SFTConfig
+from opencharacter.training import DPOConfig, SFTConfig
 from opencharacter.types import Price
 
 ENV_PREFIX = "OPENCHARACTER_"
@@ -225,11 +227,9 @@ def family_name(model: str) -> str:
 
 # Resolution ---------------------------------------------------------------------------------
 
-_NESTED: Mapping[str, type] = {
-    "counts": Counts, "sampling": Sampling, "dpo": DPOConfig, "sft": SFTConfig,
-    "lora": LoRAConfig,
-}  # fmt: skip
-_MAPPINGS = frozenset({"backend_options", "teacher_backend_options", "prices"})
+#: Settings given as a table (a TOML section, a dict), never as one value.
+_TABLES = frozenset({"counts", "sampling", "dpo", "sft", "backend_options",
+                     "teacher_backend_options", "prices"})  # fmt: skip
 
 
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -244,21 +244,25 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         msg = f"{path}: invalid TOML ({exc}); fix the syntax there"
         raise ConfigError(msg) from exc
     placeholders = {"constitution": "-", "teacher": "-", "student": "-"}
-    _build(RunConfig, {**placeholders, **data}, str(path))  # values checked here, by file
-    return data
+    build(RunConfig, {**placeholders, **data}, source=str(path))  # checked here, by file
+    return _layer(data, str(path))
 
 
 def environment_layer(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Return the top-level scalar settings given as ``OPENCHARACTER_<FIELD>`` variables."""
     env = os.environ if environ is None else environ
     layer: dict[str, Any] = {}
-    for field in attrs.fields(RunConfig):
-        if field.name in _NESTED or field.name in _MAPPINGS:
-            continue
-        raw = env.get(ENV_PREFIX + field.name.upper())
-        if raw is not None:
-            layer[field.name] = _parse_scalar(raw, field.type, ENV_PREFIX + field.name.upper())
+    for name, hint in _scalar_settings().items():
+        variable = ENV_PREFIX + name.upper()
+        if variable in env:
+            layer[name] = convert(env[variable], hint, setting=name, source=variable)
     return layer
+
+
+def _scalar_settings() -> dict[str, Any]:
+    """The top-level settings one value sets (not a table), with their types."""
+    hints = typing.get_type_hints(RunConfig)
+    return {name: hint for name, hint in hints.items() if name not in _TABLES}
 
 
 def resolve_config(
@@ -286,8 +290,8 @@ def resolve_config(
         >>> config.seed, config.counts.samples_per_prompt
         (7, 1)
     """
-    flag_layer = {k: val for k, val in (flags or {}).items() if val is not None}
-    _check_keys(flag_layer, RunConfig, "command line")
+    given = {key: value for key, value in (flags or {}).items() if value is not None}
+    flag_layer = _layer(given, "command line")
     file_layer = read_config_file(file) if file else {}
     env_layer = environment_layer(environ)
     merged = _merge(_merge(env_layer, file_layer), flag_layer)
@@ -301,7 +305,7 @@ def resolve_config(
         msg = "no constitution given: name a built-in persona or a constitution file"
         raise ConfigError(msg)
     merged = _with_backend_defaults(merged)
-    config = _build(RunConfig, merged, "configuration")
+    config = build(RunConfig, merged, source="configuration")
     layers = {
         "flags": flag_layer,
         "file": {"path": str(file), "values": file_layer} if file else None,
@@ -345,43 +349,19 @@ def _merge(low: Mapping[str, Any], high: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_keys(data: Mapping[str, Any], cls: type, where: str) -> None:
-    allowed = {f.name for f in attrs.fields(cls)}
-    unknown = sorted(set(data) - allowed)
+def _layer(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """One layer's settings, its single values converted as every path converts them.
+
+    Tables stay mappings, to merge key by key with the other layers; the final build converts
+    them.
+    """
+    scalars = _scalar_settings()
+    unknown = sorted(set(values) - set(scalars) - _TABLES)
     if unknown:
-        msg = (
-            f"{where}: unknown setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}"
-        )
+        valid = ", ".join(sorted({*scalars, *_TABLES}))
+        msg = f"{source}: unknown setting(s) {', '.join(unknown)}; valid: {valid}"
         raise ConfigError(msg)
-    for key, value in data.items():
-        nested = _NESTED.get(key)
-        if nested is not None and isinstance(value, Mapping):
-            _check_keys(value, nested, f"{where}: [{key}]")
-
-
-def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
-    _check_keys(data, cls, where)
-    values = {}
-    for key, value in data.items():
-        nested = _NESTED.get(key)
-        if nested is not None and isinstance(value, Mapping):
-            value = _build(nested, value, f"{where}: [{key}]")  # noqa: PLW2901
-        values[key] = value
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as exc:
-        msg = f"{where}: {exc}"
-        raise ConfigError(msg) from exc
-
-
-def _parse_scalar(raw: str, hint: Any, where: str) -> Any:
-    text = str(hint)
-    try:
-        if "int" in text and "Literal" not in text:
-            return int(raw)
-        if "float" in text:
-            return float(raw)
-    except ValueError as exc:
-        msg = f"{where}={raw!r} is not a number"
-        raise ConfigError(msg) from exc
-    return raw
+    return {
+        key: convert(value, scalars[key], setting=key, source=source) if key in scalars else value
+        for key, value in values.items()
+    }

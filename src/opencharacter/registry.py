@@ -17,7 +17,6 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
-import types
 import typing
 import warnings
 from collections.abc import Callable, Mapping
@@ -26,6 +25,7 @@ from typing import Any
 
 import attrs
 
+from opencharacter.convert import convert
 from opencharacter.errors import (
     ConfigError,
     MissingDependencyError,
@@ -273,18 +273,13 @@ def _load_spec(ep: EntryPoint) -> BackendSpec | None:
     return spec
 
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
 def coerce_options(factory: object, options: dict[str, Any], backend: str) -> dict[str, Any]:
     """Check option names against an attrs factory and convert string values to field types.
 
     Command-line options arrive as strings (``-o latency_ms=20``). For a factory that is an
     attrs class, unknown names are refused with the list of valid ones, and each string is
-    converted to its field's type (int, float, bool, str, a Literal's choices, or an optional
-    of those). Other
-    factories receive the options unchanged.
+    converted to its field's type by :func:`opencharacter.convert.convert`, as every setting
+    is. Other factories receive the options unchanged.
 
     Raises:
         ConfigError: an unknown option, or a value that does not convert.
@@ -298,44 +293,8 @@ def coerce_options(factory: object, options: dict[str, Any], backend: str) -> di
         valid = ", ".join(sorted(fields)) or "none"
         msg = f"Unknown option(s) {', '.join(unknown)} for backend {backend!r}. Valid: {valid}."
         raise ConfigError(msg)
+    source = f"backend {backend!r} option"
     return {
-        key: _convert(value, hints.get(fields[key].name, str), key, backend)
+        key: convert(value, hints.get(fields[key].name, Any), setting=key, source=source)
         for key, value in options.items()
     }
-
-
-def _convert(value: Any, hint: Any, key: str, backend: str) -> Any:
-    if not isinstance(value, str):
-        return value
-    if typing.get_origin(hint) is typing.Literal:
-        choices = typing.get_args(hint)
-        if value in choices:
-            return value
-        msg = f"Option {key}={value!r} for backend {backend!r} must be one of {list(choices)}."
-        raise ConfigError(msg)
-    kinds = [a for a in typing.get_args(hint) if a is not type(None)] if _is_union(hint) else [hint]
-    if type(None) in typing.get_args(hint) and value.lower() in {"none", "null", ""}:
-        return None
-    converters: dict[Any, Callable[[str], Any]] = {int: int, float: float, bool: _to_bool, str: str}
-    for kind in kinds:
-        if kind in converters:
-            try:
-                return converters[kind](value)
-            except ValueError:
-                continue
-    expected = " or ".join(getattr(k, "__name__", str(k)) for k in kinds)
-    msg = f"Option {key}={value!r} for backend {backend!r} is not a valid {expected}."
-    raise ConfigError(msg)
-
-
-def _is_union(hint: Any) -> bool:
-    return typing.get_origin(hint) in {typing.Union, types.UnionType}
-
-
-def _to_bool(value: str) -> bool:
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    msg = f"not a boolean: {value!r}"
-    raise ValueError(msg)
