@@ -23,6 +23,7 @@ from attrs import validators as v
 
 from opencharacter.errors import ConfigError, PermanentBackendError, TransientBackendError
 from opencharacter.protocols import Capabilities, StepCallback, StepMetrics, Student
+from opencharacter.sampling_base import SamplerWeights
 from opencharacter.simulated._text import degenerate, rng_for, synthesize
 from opencharacter.training import DPOConfig, SFTConfig, learning_rate_at, total_steps
 from opencharacter.types import (
@@ -92,34 +93,18 @@ class SimulatedBackend:
         """Every model name is served: the text is synthetic."""
 
 
-class SimulatedSampler:
+class SimulatedSampler(SamplerWeights):
     """A teacher or student of the simulated backend (it satisfies both protocols)."""
 
     def __init__(
         self, backend: SimulatedBackend, model: str, checkpoint: Checkpoint | None = None
     ) -> None:
+        super().__init__(model, checkpoint)
         self._backend = backend
-        self._base_model = model
-        self._checkpoint = checkpoint
         self._attempts: Counter[str] = Counter()
         self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
-
-    @property
-    def model(self) -> str:
-        """The checkpoint uri when sampling a checkpoint, else the model name."""
-        return self._checkpoint.uri if self._checkpoint else self._base_model
-
-    @property
-    def base_model(self) -> str:
-        """The model name this sampler was made for."""
-        return self._base_model
-
-    @property
-    def checkpoint(self) -> Checkpoint | None:
-        """The checkpoint sampled from, if any."""
-        return self._checkpoint
 
     def at(self, checkpoint: Checkpoint | None) -> SimulatedSampler:
         """Return the same student at ``checkpoint`` (one this backend made)."""

@@ -16,12 +16,13 @@ from pathlib import Path
 import attrs
 
 from opencharacter.errors import PermanentBackendError
+from opencharacter.sampling_base import SamplerWeights
 from opencharacter.types import Checkpoint, Completion, GenerationRequest
 from opencharacter_local.batching import Batcher
 from opencharacter_local.engine_cache import EngineCache
 
 
-class LocalSampler:
+class LocalSampler(SamplerWeights):
     """A teacher or student sampled on this machine; it satisfies both protocols.
 
     Requests from concurrent :meth:`generate` calls are queued, gathered for a few
@@ -48,29 +49,13 @@ class LocalSampler:
         max_batch_size: int = 32,
         batch_wait: float = 0.005,
     ) -> None:
-        self._base_model = model
-        self._checkpoint = checkpoint
+        super().__init__(model, checkpoint)
         self._engines = engines or EngineCache()
         self._max_batch_size = max_batch_size
         self._batch_wait = batch_wait
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Batcher] = (
             weakref.WeakKeyDictionary()
         )
-
-    @property
-    def model(self) -> str:
-        """The checkpoint uri when sampling a checkpoint, else the model name."""
-        return self._checkpoint.uri if self._checkpoint else self._base_model
-
-    @property
-    def base_model(self) -> str:
-        """The model name this sampler was made for."""
-        return self._base_model
-
-    @property
-    def checkpoint(self) -> Checkpoint | None:
-        """The checkpoint sampled from, if any."""
-        return self._checkpoint
 
     def at(self, checkpoint: Checkpoint | None) -> LocalSampler:
         """Return the same student at ``checkpoint``, sharing this one's loaded engines.

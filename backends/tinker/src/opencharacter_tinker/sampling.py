@@ -16,6 +16,7 @@ import tinker
 from tinker import types
 
 from opencharacter.errors import PermanentBackendError
+from opencharacter.sampling_base import SamplerWeights
 from opencharacter.types import Checkpoint, Completion, GenerationRequest, to_dicts
 from opencharacter_tinker.connection import Connection
 from opencharacter_tinker.errors import translate
@@ -24,7 +25,7 @@ from opencharacter_tinker.renderers import Renderer
 BACKEND = "tinker"
 
 
-class TinkerSampler:
+class TinkerSampler(SamplerWeights):
     """A teacher or student on Tinker, at its base weights or a sampler checkpoint.
 
     Args:
@@ -45,26 +46,10 @@ class TinkerSampler:
         *,
         request_timeout: float,
     ) -> None:
+        super().__init__(model, checkpoint)
         self._connection = connection
-        self._base_model = model
         self._renderer = renderer
-        self._checkpoint = checkpoint
         self._timeout = request_timeout
-
-    @property
-    def model(self) -> str:
-        """The sampler path when sampling a checkpoint, else the model name."""
-        return self._checkpoint.uri if self._checkpoint else self._base_model
-
-    @property
-    def base_model(self) -> str:
-        """The base model the checkpoints apply to."""
-        return self._base_model
-
-    @property
-    def checkpoint(self) -> Checkpoint | None:
-        """The checkpoint sampled from, if any."""
-        return self._checkpoint
 
     def at(self, checkpoint: Checkpoint | None) -> TinkerSampler:
         """Return the same student at ``checkpoint`` (a Tinker checkpoint).
