@@ -105,17 +105,6 @@ def run_command(
     )
 
 
-__all__ = [
-    "EXIT_INTERRUPTED",
-    "EXIT_USER_ERROR",
-    "configure_logging",
-    "exit_code_of",
-    "print_error",
-    "quiet_frameworks",
-    "run_command",
-]
-
-
 @contextmanager
 def progress_display() -> Iterator[Any]:
     """Yield a progress callback that draws one rich progress bar per stage."""
@@ -149,3 +138,17 @@ def progress_display() -> Iterator[Any]:
 
     with bars:
         yield update
+
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_USER_ERROR",
+    "configure_logging",
+    "exit_code_of",
+    "print_error",
+    "progress_display",
+    "quiet_frameworks",
+    "run_command",
+    "stderr",
+    "stdout",
+]
