@@ -52,6 +52,7 @@ from opencharacter.types import (
     PreferencePair,
     Purpose,
     SamplingParams,
+    SamplingSettings,
     TokenUsage,
     stable_id,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "SFTConfig",
     "Sampler",
     "SamplingParams",
+    "SamplingSettings",
     "StepMetrics",
     "Student",
     "Teacher",

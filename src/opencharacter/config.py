@@ -23,7 +23,7 @@ from opencharacter.convert import build, convert
 from opencharacter.errors import ConfigError
 from opencharacter.registry import DEFAULT_BACKEND, get_backend_spec
 from opencharacter.training import DPOConfig, SFTConfig
-from opencharacter.types import Price
+from opencharacter.types import Price, SamplingSettings
 
 ENV_PREFIX = "OPENCHARACTER_"
 #: The pipeline's stages in order: the one list the estimator, the pipeline and the CLI read.
@@ -87,7 +87,7 @@ SCALES: Mapping[str, Counts] = {
 
 
 @attrs.frozen(kw_only=True)
-class Sampling:
+class Sampling(SamplingSettings):
     """Sampling settings shared by every generation, and the token limit of each kind.
 
     Attributes:
@@ -103,14 +103,10 @@ class Sampling:
         stop: extra stop strings, applied to teacher and student alike.
     """
 
-    temperature: float = attrs.field(default=0.7, converter=float, validator=v.ge(0.0))
-    top_p: float = attrs.field(default=0.95, converter=float, validator=[v.gt(0.0), v.le(1.0)])
-    repetition_penalty: float = attrs.field(default=1.0, converter=float, validator=v.gt(0.0))
     expansion_tokens: int = attrs.field(default=2048, validator=v.ge(1))
     answer_tokens: int = attrs.field(default=1024, validator=v.ge(1))
     reflection_tokens: int = attrs.field(default=2048, validator=v.ge(1))
     turn_tokens: int = attrs.field(default=1024, validator=v.ge(1))
-    stop: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
 
 def _prices(value: Mapping[str, Any]) -> Mapping[str, Price]:

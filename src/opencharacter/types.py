@@ -111,23 +111,32 @@ class Purpose(enum.StrEnum):
 
 
 @attrs.frozen(kw_only=True)
-class SamplingParams:
-    """How to sample one completion.
+class SamplingSettings:
+    """The sampling settings a run shares across its requests (see :class:`SamplingParams`).
 
-    Defaults are the paper's (temperature 0.7, top_p 0.95). ``top_k`` of ``None`` and
-    ``repetition_penalty`` of 1.0 mean "off"; backends that cannot honour a setting say so in
-    their :class:`~opencharacter.protocols.Capabilities` rather than silently dropping it.
+    Defaults are the paper's (temperature 0.7, top_p 0.95). A ``repetition_penalty`` of 1.0
+    means "off"; backends that cannot honour a setting say so in their
+    :class:`~opencharacter.protocols.Capabilities` rather than silently dropping it.
     """
 
-    max_tokens: int = attrs.field(default=1024, validator=v.and_(v.instance_of(int), v.ge(1)))
     temperature: float = attrs.field(default=0.7, converter=float, validator=v.ge(0.0))
     top_p: float = attrs.field(default=0.95, converter=float, validator=[v.gt(0.0), v.le(1.0)])
-    top_k: int | None = attrs.field(default=None, validator=v.optional(v.ge(1)))
-    seed: int | None = attrs.field(default=None, validator=v.optional(v.instance_of(int)))
     stop: tuple[str, ...] = attrs.field(
         default=(), converter=_strings, validator=v.deep_iterable(_nonempty_text)
     )
     repetition_penalty: float = attrs.field(default=1.0, converter=float, validator=v.gt(0.0))
+
+
+@attrs.frozen(kw_only=True)
+class SamplingParams(SamplingSettings):
+    """How to sample one completion: the shared settings, its length, ``top_k`` and seed.
+
+    ``top_k`` of ``None`` means "off".
+    """
+
+    max_tokens: int = attrs.field(default=1024, validator=v.and_(v.instance_of(int), v.ge(1)))
+    top_k: int | None = attrs.field(default=None, validator=v.optional(v.ge(1)))
+    seed: int | None = attrs.field(default=None, validator=v.optional(v.instance_of(int)))
 
 
 @attrs.frozen(kw_only=True)

@@ -23,6 +23,7 @@ from opencharacter.types import (
     Price,
     Purpose,
     SamplingParams,
+    SamplingSettings,
     TokenUsage,
     stable_id,
 )
@@ -107,15 +108,10 @@ class StageContext:
 
     def params(self, max_tokens: int, request_id: str) -> SamplingParams:
         """Return sampling settings for one request, seeded from the run seed and its id."""
-        s = self.config.sampling
-        return SamplingParams(
-            max_tokens=max_tokens,
-            temperature=s.temperature,
-            top_p=s.top_p,
-            seed=int(stable_id(self.config.seed, request_id)[:8], 16),
-            stop=s.stop,
-            repetition_penalty=s.repetition_penalty,
-        )
+        sampling = self.config.sampling  # it carries the run's shared settings, and limits
+        shared = {f.name: getattr(sampling, f.name) for f in attrs.fields(SamplingSettings)}
+        seed = int(stable_id(self.config.seed, request_id)[:8], 16)
+        return SamplingParams(max_tokens=max_tokens, seed=seed, **shared)
 
     def require_teacher(self) -> Teacher:
         """Return the teacher, or fail clearly when the stage was started without one."""
