@@ -20,7 +20,7 @@ from opencharacter.types import Checkpoint
 from opencharacter_tinker.connection import Connection
 from opencharacter_tinker.renderers import Renderer, get_renderer
 from opencharacter_tinker.sampling import TinkerSampler
-from opencharacter_tinker.training import TinkerTrainer
+from opencharacter_tinker.trainer import TinkerTrainer
 
 _positive = v.gt(0.0)
 
