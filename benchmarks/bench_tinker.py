@@ -63,7 +63,7 @@ import torch
 from opencharacter_local.tiny import build_tiny_model, tiny_text
 from opencharacter_tinker.losses import paper_dpo_loss
 from opencharacter_tinker.renderers import Renderer
-from opencharacter_tinker.trainer import _ADAM_EPS, STATE_TTL_SECONDS, Rendered
+from opencharacter_tinker.stage import _ADAM_EPS, STATE_TTL_SECONDS, Rendered
 from tinker import types
 
 from opencharacter.registry import load_backend
