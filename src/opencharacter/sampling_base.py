@@ -1,12 +1,31 @@
-"""What every backend's sampler knows of its weights: a base model, at a checkpoint or not.
+"""What every backend's sampler shares: its weights, and how it hands back finished answers.
 
 Teachers and students of every backend answer ``model``, ``base_model`` and ``checkpoint``
-alike (the :class:`~opencharacter.protocols.Student` protocol); they inherit them from here.
+alike (the :class:`~opencharacter.protocols.Student` protocol) and stream answers as they
+finish; they take both from here.
 """
 
 from __future__ import annotations
 
-from opencharacter.types import Checkpoint
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Iterable
+
+from opencharacter.types import Checkpoint, Completion
+
+
+async def as_finished(jobs: Iterable[Awaitable[list[Completion]]]) -> AsyncIterator[Completion]:
+    """Yield each job's completions (one request's samples) the moment the job finishes.
+
+    Every job runs at once; when the consumer stops early (or fails), the rest are cancelled.
+    """
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            for completion in await next_done:
+                yield completion
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 class SamplerWeights:

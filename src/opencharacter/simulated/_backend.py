@@ -23,7 +23,7 @@ from attrs import validators as v
 
 from opencharacter.errors import ConfigError, PermanentBackendError, TransientBackendError
 from opencharacter.protocols import Capabilities, StepCallback, StepMetrics, Student
-from opencharacter.sampling_base import SamplerWeights
+from opencharacter.sampling_base import SamplerWeights, as_finished
 from opencharacter.simulated._text import degenerate, rng_for, synthesize
 from opencharacter.training import DPOConfig, SFTConfig, learning_rate_at, total_steps
 from opencharacter.types import (
@@ -114,14 +114,8 @@ class SimulatedSampler(SamplerWeights):
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> AsyncIterator[Completion]:
         """Yield every sample of every request, each request's samples together as it finishes."""
-        tasks = [asyncio.ensure_future(self._answer(r)) for r in requests]
-        try:
-            for next_done in asyncio.as_completed(tasks):
-                for completion in await next_done:
-                    yield completion
-        finally:
-            for task in tasks:
-                task.cancel()
+        async for completion in as_finished(self._answer(r) for r in requests):
+            yield completion
 
     def _gate(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()

@@ -16,7 +16,7 @@ from pathlib import Path
 import attrs
 
 from opencharacter.errors import PermanentBackendError
-from opencharacter.sampling_base import SamplerWeights
+from opencharacter.sampling_base import SamplerWeights, as_finished
 from opencharacter.types import Checkpoint, Completion, GenerationRequest
 from opencharacter_local.batching import Batcher
 from opencharacter_local.engine_cache import EngineCache
@@ -84,14 +84,8 @@ class LocalSampler(SamplerWeights):
             batcher = self._queues[loop] = Batcher(
                 self._run, self._max_batch_size, self._batch_wait
             )
-        tasks = [asyncio.ensure_future(_samples(batcher, r)) for r in requests]
-        try:
-            for next_done in asyncio.as_completed(tasks):
-                for completion in await next_done:
-                    yield completion
-        finally:
-            for task in tasks:
-                task.cancel()
+        async for completion in as_finished(_samples(batcher, r) for r in requests):
+            yield completion
 
     def _run(self, requests: list[GenerationRequest]) -> list[Completion | BaseException]:
         """Complete a batch (in a worker thread); a request the engine refuses fails alone."""

@@ -16,7 +16,7 @@ import tinker
 from tinker import types
 
 from opencharacter.errors import PermanentBackendError
-from opencharacter.sampling_base import SamplerWeights
+from opencharacter.sampling_base import SamplerWeights, as_finished
 from opencharacter.types import Checkpoint, Completion, GenerationRequest, to_dicts
 from opencharacter_tinker.connection import Connection
 from opencharacter_tinker.errors import translate
@@ -69,14 +69,8 @@ class TinkerSampler(SamplerWeights):
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> AsyncIterator[Completion]:
         """Yield every sample of every request; a request's samples come together."""
-        tasks = [asyncio.ensure_future(self._sample(r)) for r in requests]
-        try:
-            for next_done in asyncio.as_completed(tasks):
-                for completion in await next_done:
-                    yield completion
-        finally:
-            for task in tasks:
-                task.cancel()
+        async for completion in as_finished(self._sample(r) for r in requests):
+            yield completion
 
     async def _sample(self, request: GenerationRequest) -> list[Completion]:
         prompt = self._renderer.prompt(to_dicts(request.messages))
