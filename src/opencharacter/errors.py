@@ -43,6 +43,10 @@ class RunLockedError(OpenCharacterError, RuntimeError):
     """Another process is writing to the same run directory."""
 
 
+class EvaluationError(OpenCharacterError, RuntimeError):
+    """An evaluation cannot give numbers worth reading (its judge failed too often, say)."""
+
+
 class BackendError(OpenCharacterError, RuntimeError):
     """A backend failed to serve a request.
 
