@@ -19,7 +19,7 @@ import importlib
 import importlib.util
 import typing
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -80,6 +80,11 @@ class DemoPreset:
     real_command: str
 
 
+def _names(values: Iterable[str]) -> tuple[str, ...]:
+    """Freeze a list of module or distribution names (a typed converter: mypy cannot type ``tuple``)."""
+    return tuple(values)
+
+
 @attrs.frozen(kw_only=True)
 class BackendSpec:
     """What the registry knows about a backend before importing it.
@@ -111,14 +116,14 @@ class BackendSpec:
     name: str
     description: str
     factory: str
-    requires: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    requires: tuple[str, ...] = attrs.field(default=(), converter=_names)
     install: str = ""
     readiness: Callable[[], tuple[str, ...]] | None = None
     default_models: Mapping[str, str] = attrs.field(factory=dict)
     prices: Mapping[str, Price] = attrs.field(factory=dict)
     timing: ServiceTiming | Callable[[Mapping[str, Any]], ServiceTiming] | None = None
     default_concurrency: int | None = None
-    distributions: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    distributions: tuple[str, ...] = attrs.field(default=(), converter=_names)
     demo: DemoPreset | None = None
 
     def timing_for(self, options: Mapping[str, Any]) -> ServiceTiming | None:

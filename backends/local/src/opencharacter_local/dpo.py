@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 import trl
+from trl.trainer.dpo_trainer import DPOTrainer  # trl exports lazily: mypy needs the module
 
 METRIC = "sq_approx_kl"
 """The key the term's value is logged under, as in the paper's fork."""
@@ -54,7 +55,7 @@ def squared_log_ratio(
     return delta.pow(2).sum(dim=-1) / weights.sum(dim=-1).clamp(min=1.0)
 
 
-class SquaredKLDPOTrainer(trl.DPOTrainer):
+class SquaredKLDPOTrainer(DPOTrainer):
     """``trl.DPOTrainer`` whose loss adds ``kl_coef`` x the squared log-ratio term.
 
     With ``kl_coef == 0`` every call goes straight to TRL, so training is exactly TRL's. With
@@ -86,12 +87,12 @@ class SquaredKLDPOTrainer(trl.DPOTrainer):
     def _compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool) -> Any:
         """Return TRL's loss plus ``kl_coef`` x the squared log-ratio term (see the module)."""
         if self.kl_coef == 0:
-            return super()._compute_loss(model, inputs, return_outputs)
+            return super()._compute_loss(model, inputs, return_outputs)  # type: ignore[no-untyped-call]  # TRL: unannotated
         modules = [self.accelerator.unwrap_model(self.model)]
         if self.ref_model is not None:
             modules.append(self.accelerator.unwrap_model(self.ref_model))
         with _capture_log_probs(modules) as captured:
-            result = super()._compute_loss(model, inputs, return_outputs)
+            result = super()._compute_loss(model, inputs, return_outputs)  # type: ignore[no-untyped-call]  # TRL: unannotated
         if len(captured) != 2:
             msg = (
                 f"expected TRL {trl.__version__} to run the policy then the reference once each "
@@ -104,7 +105,7 @@ class SquaredKLDPOTrainer(trl.DPOTrainer):
         policy_logps, ref_logps = (logps[:, -tokens:] for logps in captured)
         per_sequence = squared_log_ratio(policy_logps, ref_logps.detach(), mask)
         term = per_sequence.mean()
-        mode = "train" if self.model.training else "eval"
+        mode = "train" if model.training else "eval"
         gathered = self.accelerator.gather(per_sequence.detach())
         self._metrics[mode][METRIC].append(gathered.mean().item())
         if isinstance(result, tuple):

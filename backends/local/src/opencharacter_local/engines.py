@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import attrs
 import torch
@@ -21,6 +21,7 @@ from transformers import (
     GenerationConfig,
     LogitsProcessor,
     LogitsProcessorList,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
     TemperatureLogitsWarper,
     TopKLogitsWarper,
@@ -133,12 +134,13 @@ class TransformersEngine:
         path = resolve_model(model)
         self._tokenizer = AutoTokenizer.from_pretrained(path)
         dtype = torch.bfloat16 if self._device.type == "cuda" else torch.float32
-        weights = AutoModelForCausalLM.from_pretrained(
+        weights: PreTrainedModel | PeftModel = AutoModelForCausalLM.from_pretrained(
             base_weights or path, dtype=dtype, device_map=self._device
         )
         if adapter is not None:
             weights = PeftModel.from_pretrained(weights, adapter)
-        self._model: Any = weights.eval()
+        weights.eval()
+        self._model: Any = weights
         generation = weights.generation_config
         eos = generation.eos_token_id if generation.eos_token_id is not None else []
         self._end_of_turn = {
@@ -209,7 +211,7 @@ class TransformersEngine:
         if params.temperature > 0:
             seeds = [r.params.seed for r, _ in batch]
             processors.append(_RowSampler(params, seeds, self._device))
-        config = GenerationConfig(
+        config = GenerationConfig(  # type: ignore[no-untyped-call]  # unannotated __init__
             max_new_tokens=limit,
             eos_token_id=sorted(self._end_of_turn),
             pad_token_id=self._pad,
@@ -246,9 +248,8 @@ class TransformersEngine:
         else:
             while tokens and tokens[-1] == self._pad:
                 tokens = tokens[:-1]
-        text, stopped = _cut_at_stop(
-            self._tokenizer.decode(tokens, skip_special_tokens=True), request.params.stop
-        )
+        text = cast("str", self._tokenizer.decode(tokens, skip_special_tokens=True))  # one row
+        text, stopped = _cut_at_stop(text, request.params.stop)
         finish: FinishReason = (
             "length" if end is None and not stopped and len(tokens) >= limit else "stop"
         )
@@ -299,4 +300,4 @@ class _RowSampler(LogitsProcessor):
         )
         chosen = (probs / race).argmax(dim=-1, keepdim=True)
         one_hot = torch.full_like(scores, float("-inf"))
-        return one_hot.scatter_(-1, chosen, 0.0)
+        return cast("torch.FloatTensor", one_hot.scatter_(-1, chosen, 0.0))

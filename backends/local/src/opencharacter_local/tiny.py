@@ -170,7 +170,7 @@ def _build_tokenizer(seed: int) -> PreTrainedTokenizerFast:
         show_progress=False,
     )
     bpe.train_from_iterator(_sentences(seed, _SETTINGS["sentences"]), trainer=trainer)
-    return PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]  # unannotated __init__
         tokenizer_object=bpe,
         bos_token=None,
         eos_token="<|im_end|>",
@@ -202,7 +202,7 @@ def _build_model(tokenizer: PreTrainedTokenizerFast, seed: int) -> Qwen3ForCausa
     with torch.random.fork_rng(devices=[]):  # seed the weights without touching the caller's RNG
         torch.manual_seed(seed)
         model = Qwen3ForCausalLM(config)
-    model.generation_config = GenerationConfig(
+    model.generation_config = GenerationConfig(  # type: ignore[no-untyped-call]  # unannotated
         eos_token_id=[end_of_turn, tokenizer.convert_tokens_to_ids("<|endoftext|>")],
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None,

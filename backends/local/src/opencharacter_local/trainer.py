@@ -31,20 +31,23 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import torch
-import trl
 from datasets import Dataset
 from peft import PeftModel
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    BatchEncoding,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
     PrinterCallback,
+    Trainer,
 )
 from transformers.trainer_utils import get_last_checkpoint
+from trl.trainer.sft_trainer import SFTTrainer  # trl exports lazily: mypy needs the module
 
 from opencharacter import stage_dir
 from opencharacter.errors import ConfigError
@@ -284,10 +287,12 @@ class LocalTrainer:
 
     def _fit(self, job: TrainingJob, on_step: StepCallback | None) -> Any:
         """Train ``job`` (resuming its trainer checkpoint) and save the adapter; every rank."""
-        model = AutoModelForCausalLM.from_pretrained(job.weights, dtype=self._dtype)
+        model: PreTrainedModel | PeftModel = AutoModelForCausalLM.from_pretrained(
+            job.weights, dtype=self._dtype
+        )
         if job.adapter is not None:
             model = PeftModel.from_pretrained(model, job.adapter, is_trainable=True)
-        batching = {
+        batching: dict[str, Any] = {
             "examples": len(job.rows),
             "micro_batch_size": self._micro,
             "device": self._device,
@@ -302,11 +307,12 @@ class LocalTrainer:
             "peft_config": None if job.adapter else lora_config(job.config.lora),
             "callbacks": [StepReporter(job.kind, on_step)] if on_step else None,
         }
+        trainer: Trainer
         if isinstance(job.config, DPOConfig):
             trainer = SquaredKLDPOTrainer(args=dpo_arguments(job.config, trainer_dir, **batching),
                                           kl_coef=job.config.kl_coef, **shared)  # fmt: skip
         else:
-            trainer = trl.SFTTrainer(args=sft_arguments(job.config, trainer_dir, **batching),
+            trainer = SFTTrainer(args=sft_arguments(job.config, trainer_dir, **batching),
                                      **shared)  # fmt: skip
         trainer.remove_callback(PrinterCallback)  # the library never prints; on_step reports
         trainer.train(resume_from_checkpoint=job.resume)
@@ -368,7 +374,10 @@ def _refuse_followers() -> None:
 def _last_checkpoint(output_dir: Path) -> str | None:
     """Return the newest resumable trainer checkpoint in a stage folder, if any."""
     trainer_dir = output_dir / "trainer"
-    return get_last_checkpoint(str(trainer_dir)) if trainer_dir.is_dir() else None
+    if not trainer_dir.is_dir():
+        return None
+    last: str | None = get_last_checkpoint(str(trainer_dir))  # type: ignore[no-untyped-call]  # unannotated
+    return last
 
 
 def _inputs_key(kind: str, student: Student, ids: list[str], config: DPOConfig | SFTConfig) -> str:
@@ -387,7 +396,8 @@ def _fits(tokenizer: PreTrainedTokenizerBase, pair: PreferencePair, max_length: 
     row = _preference_row(pair)
     conversations = (row["prompt"] + row[side] for side in ("chosen", "rejected"))
     return all(
-        len(tokenizer.apply_chat_template(c, return_dict=True)["input_ids"]) <= max_length
+        len(cast("BatchEncoding", tokenizer.apply_chat_template(c, return_dict=True))["input_ids"])
+        <= max_length
         for c in conversations
     )
 

@@ -12,9 +12,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import trl
 from peft import LoraConfig
 from transformers import TrainingArguments
+from trl.trainer.dpo_config import DPOConfig as TRLDPOConfig  # trl exports lazily: mypy needs
+from trl.trainer.sft_config import SFTConfig as TRLSFTConfig  # the defining modules
 
 from opencharacter.training import DPOConfig, LoRAConfig, SFTConfig
 
@@ -51,7 +52,7 @@ def dpo_arguments(
     device: str = "cpu",
     save_steps: int = 50,
     processes: int = 1,
-) -> trl.DPOConfig:
+) -> TRLDPOConfig:
     """Return TRL's DPO settings for our config: sigmoid DPO plus the paper's NLL term.
 
     TRL 1.16 combines losses listed in ``loss_type`` with ``loss_weights``. Its ``"sft"`` loss
@@ -73,7 +74,7 @@ def dpo_arguments(
     Returns:
         The ``trl.DPOConfig`` to train with.
     """
-    return trl.DPOConfig(
+    return TRLDPOConfig(
         **_shared_arguments(
             config, output_dir, examples, micro_batch_size, device, save_steps, processes
         ),
@@ -93,7 +94,7 @@ def sft_arguments(
     device: str = "cpu",
     save_steps: int = 50,
     processes: int = 1,
-) -> trl.SFTConfig:
+) -> TRLSFTConfig:
     """Return TRL's SFT settings for our config: loss on every assistant turn.
 
     ``assistant_only_loss`` masks system and user turns using the chat template's
@@ -105,7 +106,7 @@ def sft_arguments(
     Returns:
         The ``trl.SFTConfig`` to train with.
     """
-    return trl.SFTConfig(
+    return TRLSFTConfig(
         **_shared_arguments(
             config, output_dir, examples, micro_batch_size, device, save_steps, processes
         ),
@@ -186,7 +187,7 @@ def lora_config(lora: LoRAConfig) -> LoraConfig:
     targets = lora.target_modules
     return LoraConfig(
         r=lora.rank,
-        lora_alpha=lora.alpha,
+        lora_alpha=lora.alpha,  # type: ignore[arg-type]  # annotated int; peft divides by r
         lora_dropout=lora.dropout,
         target_modules=targets if isinstance(targets, str) else list(targets),
         task_type="CAUSAL_LM",
