@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import click
 
 from opencharacter.cli._backends import backends
+from opencharacter.cli._chat import chat
 from opencharacter.cli._constitution import constitution
 from opencharacter.cli._demo import demo
 from opencharacter.cli._filter import filter_
@@ -32,6 +33,7 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 
 cli.add_command(backends)
+cli.add_command(chat)
 cli.add_command(constitution)
 cli.add_command(filter_)
 cli.add_command(pipeline)
