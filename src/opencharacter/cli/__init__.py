@@ -16,6 +16,7 @@ from opencharacter.cli._constitution import constitution
 from opencharacter.cli._demo import demo
 from opencharacter.cli._filter import filter_
 from opencharacter.cli._pipeline import generate, pipeline, train
+from opencharacter.cli._report import report
 from opencharacter.console import configure_logging, quiet_frameworks, run_command
 
 
@@ -40,6 +41,7 @@ cli.add_command(pipeline)
 cli.add_command(generate)
 cli.add_command(train)
 cli.add_command(demo)
+cli.add_command(report)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
