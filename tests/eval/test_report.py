@@ -72,7 +72,8 @@ def full_summary() -> dict[str, object]:
             "summary": {m: {"macro_f1_mean": 0.8, "macro_f1_sem": 0.02, "accuracy_mean": 0.81,
                             "accuracy_sem": 0.02} for m in ("prompted", "dpo", "sft")},
         },
-        "coherence": {"judge": _tally(48, 4),  # 8.3%: above the flag threshold
+        "coherence": {"judge": _tally(48, 4) | {"pairs": 24, "inconsistent": 3,
+                                                "inconsistency_rate": 0.125},  # 8.3%: flagged
                       "versus": {"prompted": {"win_rate": 0.7, "sem": 0.05, "wins": 14,
                                               "consistent": 20, "pairs": 24}}},
         "two_by_two": {"judge": _tally(80, 0),
@@ -82,7 +83,9 @@ def full_summary() -> dict[str, object]:
         "drift": {
             "openers": {"base-prompted": {"concentration": 0.4, "top": [["Ah,", 0.3]]},
                         "trained": {"concentration": 0.2, "top": [["Well", 0.1]]}},
-            "position_balance": {"base-prompted": 0.45, "trained": 0.52},
+            "position_balance": {"base-prompted": 0.45,  # a number, or a marker record
+                                 "trained": {"answers": 20, "end_to_start": 0.62}},
+            "warnings": {"trained": ["openers repeat <often>"]},
             "persistence": {m: [{"turn": t, "mean": 6.0 - d * t, "sem": 0.4, "n": 20}
                                 for t in range(1, 6)]
                             for m, d in (("base-prompted", 0.5), ("trained", 0.1))},
@@ -163,8 +166,14 @@ def test_numbers_come_from_the_run(full: str, run_dir: Path) -> None:
     assert prefs.index(f"<td>{TOP}</td>") < prefs.index(f"<td>{BOTTOM}</td>")
     assert "+240.0" in prefs
     assert "0.410" in prefs
-    assert '<p class="warn">Judge: 48 judgements, 4 unreadable (8.3%)' in found["coherence"]
-    assert "<p>Judge: 400 judgements, 3 unreadable (0.8%)" in prefs
+    flagged = ('<p class="warn">Judge: 48 judgements, 4 unreadable (8.3%: no answer tag 4); '
+               "3 of 24 pairs changed verdict with the order (12.5%).</p>")  # fmt: skip
+    assert flagged in found["coherence"]
+    assert "<p>Judge: 400 judgements, 3 unreadable (0.8%: no answer tag 3).</p>" in prefs
+    drift = found["drift"]
+    assert re.search(r"<td>base-prompted</td>.*?<td class=\"num\">0.450</td>", drift)
+    assert re.search(r"<td>trained</td>.*?<td class=\"num\">0.620</td>", drift)  # end/start
+    assert '<p class="warn">trained: openers repeat &lt;often&gt;</p>' in drift
 
 
 def test_nothing_remote_no_script_and_model_text_escaped(full: str) -> None:
@@ -209,6 +218,21 @@ def test_without_a_summary_or_matplotlib_the_page_has_tables_and_says_what_to_in
     assert plots.INSTALL_HINT.replace('"', "&quot;") in found["training"]
     assert "<img" not in "".join(found.values())
     assert "<table>" in found["training"]
+
+
+def test_undefined_numbers_show_as_a_dash(run_dir: Path) -> None:
+    """A statistic the evaluation could not compute (null) reads '—' and draws nothing."""
+    summary = full_summary()
+    summary["two_by_two"]["cells"]["base"]["plain"]["mean"] = None  # type: ignore[index]
+    summary["drift"]["persistence"]["trained"][2]["mean"] = None  # type: ignore[index]
+    summary["coherence"]["versus"]["prompted"]["sem"] = None  # type: ignore[index]
+    kept = ("two_by_two", "drift", "coherence")
+    _write_summary(run_dir, {k: v for k, v in summary.items() if k in kept})
+    found = sections(render_report(run_dir))
+    assert '<td class="num">— ± 0.30 (n 20)</td>' in found["two-by-two"]
+    assert '<td class="num">—</td>' in found["coherence"]
+    assert '<td class="num">— ± 0.40</td>' in found["drift"]
+    assert all("<img " in found[sid] for sid in ("two-by-two", "drift", "coherence"))
 
 
 def test_the_report_reads_a_run_another_process_holds(

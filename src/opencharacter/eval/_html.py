@@ -101,11 +101,17 @@ def judge(tally: Mapping[str, Any] | None) -> str:
     rate = tally.get("failure_rate")
     reasons = ", ".join(f"{k} {v:,}" for k, v in (tally.get("reasons") or {}).items() if v)
     flag = ' class="warn"' if rate is not None and rate > 0.05 else ""
+    why = f": {reasons}" if reasons else ""
     text = (
         f"Judge: {num(tally.get('judgements'))} judgements, "
-        f"{num(tally.get('parse_failures'))} unreadable ({pct(rate)})"
+        f"{num(tally.get('parse_failures'))} unreadable ({pct(rate)}{why})"
     )
-    return f"<p{flag}>{e(text + (f': {reasons}' if reasons else ''))}.</p>\n"
+    if tally.get("pairs"):  # pairwise verdicts asked in both orders
+        text += (
+            f"; {num(tally.get('inconsistent'))} of {num(tally['pairs'])} pairs changed verdict "
+            f"with the order ({pct(tally.get('inconsistency_rate'))})"
+        )
+    return f"<p{flag}>{e(text)}.</p>\n"
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:

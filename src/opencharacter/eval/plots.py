@@ -49,6 +49,11 @@ def _png(width: float, height: float, draw: Callable[[Figure], None]) -> str | N
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _f(value: Any) -> float:
+    """Return a summary number as a float; an undefined one (None) is NaN, drawn as nothing."""
+    return float("nan") if value is None else float(value)
+
+
 def _tidy(ax: Axes, title: str = "", *, integer_x: bool = False) -> None:
     ax.spines[["top", "right"]].set_visible(False)
     if integer_x:  # steps and turns: no tick at step 1.5
@@ -149,7 +154,7 @@ def f1_by_suffix(scores: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str
     variants = list(dict.fromkeys(v for by_variant in scores.values() for v in by_variant))
     if not variants:
         return None
-    series = {method: [(by_variant.get(v, {}).get("macro_f1", float("nan")), 0.0)
+    series = {method: [(_f(by_variant.get(v, {}).get("macro_f1")), 0.0)
                        for v in variants] for method, by_variant in scores.items()}  # fmt: skip
 
     def draw(fig: Figure) -> None:
@@ -168,8 +173,8 @@ def two_by_two(cells: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str | 
     prompts = list(dict.fromkeys(p for row in cells.values() for p in row))
     if not models or not prompts:
         return None
-    series = {p: [(cells[m].get(p, {}).get("mean", float("nan")),
-                   cells[m].get(p, {}).get("sem", 0.0)) for m in models]
+    series = {p: [(_f(cells[m].get(p, {}).get("mean")),
+                   _f(cells[m].get(p, {}).get("sem") or 0.0)) for m in models]
               for p in prompts}  # fmt: skip
 
     def draw(fig: Figure) -> None:
@@ -211,15 +216,15 @@ def _bars(
 
 def win_rates(versus: Mapping[str, Mapping[str, float]]) -> str | None:
     """Plot the coherence win rate against each baseline, with its standard error."""
-    rates = {name: v["win_rate"] for name, v in versus.items()}
-    errors = [v.get("sem", 0.0) for v in versus.values()]
+    rates = {name: _f(v.get("win_rate")) for name, v in versus.items()}
+    errors = [_f(v.get("sem") or 0.0) for v in versus.values()]
     return _bars(rates, errors, title="coherence: trained win rate against",
                  colour=COLOURS[0], horizontal=False)  # fmt: skip
 
 
 def opener_concentration(openers: Mapping[str, Mapping[str, Any]]) -> str | None:
     """Plot how concentrated each model's opening words are (1: always the same)."""
-    shares = {name: o["concentration"] for name, o in openers.items()}
+    shares = {name: _f(o.get("concentration")) for name, o in openers.items()}
     return _bars(shares, None, title="opener concentration", colour=COLOURS[1], horizontal=True)
 
 
@@ -232,8 +237,8 @@ def persistence(curves: Mapping[str, Sequence[Mapping[str, float]]]) -> str | No
         ax = fig.subplots()
         for colour, (model, points) in zip(COLOURS, curves.items(), strict=False):
             turns = [p["turn"] for p in points]
-            means = [p["mean"] for p in points]
-            sems = [p.get("sem", 0.0) for p in points]
+            means = [_f(p.get("mean")) for p in points]
+            sems = [_f(p.get("sem") or 0.0) for p in points]
             ax.plot(turns, means, marker="o", color=colour, label=model)
             ax.fill_between(turns, [m - s for m, s in zip(means, sems, strict=True)],
                             [m + s for m, s in zip(means, sems, strict=True)],

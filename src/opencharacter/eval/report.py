@@ -183,15 +183,23 @@ def _coherence(c: Mapping[str, Any]) -> str:
     return out + h.plot(plots.win_rates(versus), "coherence win rates")
 
 
+def _balance(value: Any) -> h.Num:
+    """A position balance: one number, or a marker record whose end/start ratio is shown."""
+    return h.num(value.get("end_to_start") if isinstance(value, Mapping) else value, 3)
+
+
 def _drift(d: Mapping[str, Any]) -> str:
     openers, balance = d.get("openers") or {}, d.get("position_balance") or {}
     rows = [
-        (m, h.num(o.get("concentration"), 3), h.num(balance.get(m), 3),
+        (m, h.num(o.get("concentration"), 3), _balance(balance.get(m)),
          ", ".join(f"“{w}” {h.pct(s)}" for w, s in o.get("top", [])))
         for m, o in openers.items()
     ]  # fmt: skip
     out = h.judge(d.get("judge")) + "<h3>Openers</h3>\n"
-    out += h.table(("model", "concentration", "position balance", "most common openers"), rows)
+    header = ("model", "concentration", "position balance (end/start)", "most common openers")
+    out += h.table(header, rows)
+    warnings = [f"{m}: {w}" for m, ws in (d.get("warnings") or {}).items() for w in ws]
+    out += "".join(f'<p class="warn">{h.e(w)}</p>\n' for w in warnings)
     out += h.plot(plots.opener_concentration(openers), "opener concentration")
     curves = d.get("persistence") or {}
     out += "<h3>Persistence</h3>\n" + h.plot(plots.persistence(curves), "persistence curves")
