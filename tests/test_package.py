@@ -8,7 +8,17 @@ from importlib.metadata import version
 
 import opencharacter
 
-HEAVY = ("torch", "transformers", "trl", "peft", "vllm", "tinker", "datasets", "numpy")
+HEAVY = (
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "vllm",
+    "tinker",
+    "datasets",
+    "numpy",
+    "inspect_ai",
+)
 
 
 def test_import_loads_no_heavy_framework():
