@@ -125,7 +125,8 @@ def test_one_list_of_stages_drives_the_pipeline_the_estimate_and_the_cli():
                                environ={})  # fmt: skip
     assert [row.stage for row in estimate(config, load_constitution("sarcasm"))] == list(STAGES)
     commands = [cli.commands[name].params[0].type.choices for name in ("generate", "train")]
-    assert sorted(commands[0] + commands[1]) == sorted(STAGES)
+    assert sorted([*commands[0], *commands[1], "eval"]) == sorted(STAGES)
+    assert "eval" in cli.commands
 
 
 def test_a_plugins_time_model_may_follow_its_options():

@@ -124,7 +124,28 @@ def test_judge_picks_one_of_the_choices():
     [verdict] = run(
         SimulatedBackend().teacher("j"), [request(1, Purpose.JUDGE, choices=("witty", "stern"))]
     )
-    assert re.search(r"^Answer: (witty|stern)$", verdict.text, flags=re.MULTILINE)
+    assert re.search(r"<answer>(witty|stern)</answer>$", verdict.text)
+
+
+def test_judge_reads_what_it_judges():
+    """A word choice goes to the option the judged text uses; a score grows with trait words."""
+    teacher = SimulatedBackend().teacher("j")
+    text = "Judge this: I am stern, stern and stern again."
+    ask = GenerationRequest(
+        id="c", messages=[{"role": "user", "content": text}], purpose=Purpose.JUDGE,
+        meta={"choices": ["witty", "stern"]},
+    )  # fmt: skip
+    assert run(teacher, [ask])[0].text.endswith("<answer>stern</answer>")
+    traits = "Traits:\n1. I am patient and gentle.\n\nResponse: "
+    scores = [
+        int(re.findall(r"<answer>(\d+)</answer>", c.text)[0])
+        for c in run(teacher, [
+            GenerationRequest(id=str(i), purpose=Purpose.JUDGE,
+                              messages=[{"role": "user", "content": traits + answer}])
+            for i, answer in enumerate(["Here is a list.", "Be patient, gentle and patient."])
+        ])
+    ]  # fmt: skip
+    assert scores[0] < scores[1]
 
 
 def test_reflection_and_interaction_read_like_their_purpose():

@@ -21,16 +21,19 @@ from attrs import validators as v
 
 from opencharacter.convert import build, convert
 from opencharacter.errors import ConfigError
+from opencharacter.eval.settings import EvalSettings
 from opencharacter.registry import DEFAULT_BACKEND, get_backend_spec
 from opencharacter.training import DPOConfig, SFTConfig
 from opencharacter.types import Price, SamplingSettings
 
 ENV_PREFIX = "OPENCHARACTER_"
 #: The pipeline's stages in order: the one list the estimator, the pipeline and the CLI read.
-Stage = Literal["prompts", "distill", "dpo", "introspect", "sft"]
+Stage = Literal["prompts", "distill", "dpo", "introspect", "sft", "eval"]
 STAGES: tuple[Stage, ...] = get_args(Stage)
-#: The stages that train the student; the others make data.
+#: The stages that train the student.
 TRAINING_STAGES: tuple[Stage, ...] = ("dpo", "sft")
+#: The stages that make training data.
+DATA_STAGES: tuple[Stage, ...] = ("prompts", "distill", "introspect")
 _count = v.and_(v.instance_of(int), v.ge(0))
 
 
@@ -47,6 +50,7 @@ class Counts:
         interactions_per_variant: self-interaction conversations of each variant (free and
             leading). Paper: 1,000.
         interaction_turns: replies per conversation. Paper: 10.
+        eval_prompts: prompts each evaluation uses. Paper: 500 (robustness, coherence).
     """
 
     questions_per_trait: int = attrs.field(default=10, validator=_count)
@@ -55,6 +59,7 @@ class Counts:
     reflections_per_prompt: int = attrs.field(default=10, validator=_count)
     interactions_per_variant: int = attrs.field(default=10, validator=_count)
     interaction_turns: int = attrs.field(default=4, validator=_count)
+    eval_prompts: int = attrs.field(default=20, validator=_count)
 
 
 #: The ``--scale`` presets. ``paper`` is the paper's counts; ``full`` is the same but with only
@@ -65,23 +70,28 @@ SCALES: Mapping[str, Counts] = {
     "smoke": Counts(
         questions_per_trait=6, generic_prompts=6, samples_per_prompt=1,
         reflections_per_prompt=1, interactions_per_variant=1, interaction_turns=2,
+        eval_prompts=6,
     ),
     "mini": Counts(),
     "quarter": Counts(
         questions_per_trait=50, generic_prompts=330, samples_per_prompt=3,
         reflections_per_prompt=250, interactions_per_variant=250, interaction_turns=10,
+        eval_prompts=125,
     ),
     "half": Counts(
         questions_per_trait=50, generic_prompts=660, samples_per_prompt=4,
         reflections_per_prompt=500, interactions_per_variant=500, interaction_turns=10,
+        eval_prompts=250,
     ),
     "full": Counts(
         questions_per_trait=50, generic_prompts=320, samples_per_prompt=5,
         reflections_per_prompt=1000, interactions_per_variant=1000, interaction_turns=10,
+        eval_prompts=500,
     ),
     "paper": Counts(
         questions_per_trait=50, generic_prompts=1330, samples_per_prompt=5,
         reflections_per_prompt=1000, interactions_per_variant=1000, interaction_turns=10,
+        eval_prompts=500,
     ),
 }  # fmt: skip
 
@@ -152,7 +162,10 @@ class RunConfig:
         retry_max_delay: the longest wait between tries.
         dpo: DPO settings (paper defaults).
         sft: SFT settings (paper defaults).
-        until: the last stage to run.
+        judge: the judge model of the evaluations; default: the teacher.
+        judge_backend: the judge's backend; default: the teacher's.
+        evaluation: how the trained model is evaluated (the ``eval`` stage).
+        until: the last stage to run; a full run ends with the evaluations.
         prices: prices per model (US dollars per million tokens) over the backends' own price
             tables, for estimates and cost accounting.
     """
@@ -178,7 +191,10 @@ class RunConfig:
     retry_max_delay: float = attrs.field(default=60.0, converter=float, validator=v.ge(0.0))
     dpo: DPOConfig = attrs.field(factory=DPOConfig)
     sft: SFTConfig = attrs.field(factory=SFTConfig)
-    until: Stage = attrs.field(default="sft", validator=v.in_(STAGES))
+    judge: str | None = None
+    judge_backend: str | None = None
+    evaluation: EvalSettings = attrs.field(factory=EvalSettings)
+    until: Stage = attrs.field(default="eval", validator=v.in_(STAGES))
     prices: Mapping[str, Price] = attrs.field(factory=dict, converter=_prices)
 
     @property
@@ -225,7 +241,7 @@ def family_name(model: str) -> str:
 
 #: Settings given as a table (a TOML section, a dict), never as one value.
 _TABLES = frozenset({"counts", "sampling", "dpo", "sft", "backend_options",
-                     "teacher_backend_options", "prices"})  # fmt: skip
+                     "teacher_backend_options", "prices", "evaluation"})  # fmt: skip
 
 
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import attrs
 
 from opencharacter.config import STAGES, RunConfig, price_table
 from opencharacter.constitution import Constitution
+from opencharacter.eval.stage import planned_requests
 from opencharacter.registry import ServiceTiming, get_backend_spec
 from opencharacter.stages import texts
 from opencharacter.stages.introspect import REFLECTION_GROUP
@@ -196,5 +197,20 @@ def estimate(config: RunConfig, constitution: Constitution) -> list[StageEstimat
     sft = StageEstimate(stage="sft", train_tokens=sft_tokens,
                         cost=_training_cost(student_price, sft_tokens),
                         seconds=sft_steps * student_timing.step_seconds)  # fmt: skip
+    asked, judged = planned_requests(config)
+    verdict = 150  # a short reasoning and the tagged answer
+    eval_prompt, judge_prompt = asked * (question + 150), judged * (answer + 250)
+    evaluation = StageEstimate(
+        stage="eval",
+        generations=asked + judged,
+        requests=asked + judged,
+        prompt_tokens=eval_prompt + judge_prompt,
+        completion_tokens=asked * answer + judged * verdict,
+        cost=_add(_sampling_cost(student_price, eval_prompt, asked * answer),
+                  _sampling_cost(teacher_price, judge_prompt, judged * verdict)),
+        # The models answer, then the judge reads the answers.
+        seconds=timed(student_timing, asked, answer) + timed(teacher_timing, judged, verdict),
+    )  # fmt: skip
     last = STAGES.index(config.until)
-    return [s for s in (prompts, distill, dpo, introspect, sft) if STAGES.index(s.stage) <= last]
+    stages = (prompts, distill, dpo, introspect, sft, evaluation)
+    return [s for s in stages if STAGES.index(s.stage) <= last]

@@ -19,6 +19,7 @@ from opencharacter.capabilities import Adjustment, describe, explicit_settings, 
 from opencharacter.config import STAGES, RunConfig, price_table, resolve_config
 from opencharacter.constitution import Constitution, load_constitution
 from opencharacter.errors import ConfigError
+from opencharacter.eval.stage import run_eval
 from opencharacter.protocols import Backend
 from opencharacter.registry import load_backend
 from opencharacter.runstore import RunDir
@@ -41,6 +42,7 @@ STAGE_FUNCTIONS: Mapping[str, Callable[[StageContext], Any]] = {
     "dpo": run_dpo,
     "introspect": run_introspect,
     "sft": lambda context: (run_sft_data(context), run_sft(context))[1],
+    "eval": run_eval,
 }
 
 
@@ -91,9 +93,10 @@ def _record_start(run: RunDir, config: RunConfig, layers: Mapping[str, Any]) -> 
     run.save_manifest()
 
 
-#: Settings a resumed run may change: they affect how it runs, not what data it makes.
+#: Settings a resumed run may change: they affect how it runs, not the training data it makes
+#: (verdicts are kept per judge, so another judge asks afresh).
 RESUMABLE = frozenset({"until", "concurrency", "max_attempts", "retry_base_delay",
-                       "retry_max_delay"})  # fmt: skip
+                       "retry_max_delay", "judge", "judge_backend"})  # fmt: skip
 
 
 def resume_run(
@@ -144,6 +147,7 @@ class Backends:
     Attributes:
         teacher: the teacher's backend (the student's, unless the run names another).
         student: the student's and the trainer's backend.
+        judge: the evaluations' judge's backend (the teacher's, unless the run names another).
         config: the run's settings after :func:`~opencharacter.capabilities.fit_config`.
         adjustments: the settings changed to fit, each with why.
     """
@@ -152,6 +156,7 @@ class Backends:
     student: Backend
     config: RunConfig
     adjustments: tuple[Adjustment, ...]
+    judge: Backend
 
 
 def prepare_backends(config: RunConfig, layers: Mapping[str, Any] | None = None) -> Backends:
@@ -171,11 +176,17 @@ def prepare_backends(config: RunConfig, layers: Mapping[str, Any] | None = None)
     if config.teacher_backend or config.teacher_backend_options:
         teacher = load_backend(config.teacher_backend or config.backend,
                                config.teacher_backend_options)  # fmt: skip
+    judge = teacher
+    if config.judge_backend and config.judge_backend != teacher.name:
+        judge = load_backend(config.judge_backend)
+    judged = [config.judge or config.teacher] if config.until == "eval" else []
     if teacher is student:
         student.check_models(sample=[config.teacher, config.student], train=[config.student])
     else:
         teacher.check_models(sample=[config.teacher])
         student.check_models(sample=[config.student], train=[config.student])
+    if judged and (judge is not teacher or config.judge):
+        judge.check_models(sample=judged)
     fitted, adjustments = fit_config(
         config,
         teacher=(teacher.name, teacher.capabilities),
@@ -183,7 +194,7 @@ def prepare_backends(config: RunConfig, layers: Mapping[str, Any] | None = None)
         explicit=explicit_settings(layers),
     )
     return Backends(teacher=teacher, student=student, config=fitted,
-                    adjustments=tuple(adjustments))  # fmt: skip
+                    adjustments=tuple(adjustments), judge=judge)  # fmt: skip
 
 
 def open_context(
@@ -214,6 +225,11 @@ def open_context(
         constitution=saved_constitution(run),
         teacher=teacher.teacher(config.teacher),
         student=student.student(config.student),
+        judge=(
+            backends.judge.teacher(config.judge or config.teacher)
+            if config.judge or backends.judge is not teacher
+            else None
+        ),
         trainer=student.trainer(),
         progress=progress,
         capabilities={"teacher": teacher.capabilities, "student": student.capabilities},
@@ -239,6 +255,10 @@ def run_pipeline(
             continue
         result = STAGE_FUNCTIONS[stage](context)
         results[stage] = attrs.asdict(result) if attrs.has(type(result)) else result
+    if config.until == "eval":
+        from opencharacter.eval.report import write_report  # noqa: PLC0415 - matplotlib
+
+        run.event("report", path=str(write_report(run.path)))
     run.event("pipeline-end", until=config.until)
     run.save_manifest()
     return results

@@ -81,7 +81,7 @@ class DemoPreset:
 
 
 def _names(values: Iterable[str]) -> tuple[str, ...]:
-    """Freeze a list of module or distribution names (a typed converter: mypy cannot type ``tuple``)."""
+    """Freeze a list of module or distribution names (typed: mypy cannot type ``tuple`` here)."""
     return tuple(values)
 
 

@@ -14,6 +14,7 @@ from opencharacter.cli._backends import backends
 from opencharacter.cli._chat import chat
 from opencharacter.cli._constitution import constitution
 from opencharacter.cli._demo import demo
+from opencharacter.cli._eval import eval_
 from opencharacter.cli._filter import filter_
 from opencharacter.cli._pipeline import generate, pipeline, train
 from opencharacter.cli._report import report
@@ -40,6 +41,7 @@ cli.add_command(filter_)
 cli.add_command(pipeline)
 cli.add_command(generate)
 cli.add_command(train)
+cli.add_command(eval_)
 cli.add_command(demo)
 cli.add_command(report)
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from opencharacter.config import SCALES, STAGES, TRAINING_STAGES, resolve_config
+from opencharacter.config import DATA_STAGES, SCALES, STAGES, TRAINING_STAGES, resolve_config
 from opencharacter.console import progress_display
 from opencharacter.console import stdout as console
 from opencharacter.constitution import load_constitution
@@ -70,6 +70,8 @@ def _print_estimate(config: Any) -> None:
 @click.argument("constitution", required=False)
 @click.option("--backend", help="Backend for the student and training (default: tinker).")
 @click.option("--teacher-backend", help="Backend for the teacher, if different.")
+@click.option("--judge", help="Judge model of the evaluations (default: the teacher).")
+@click.option("--judge-backend", help="The judge's backend (default: the teacher's).")
 @click.option("--teacher", help="Teacher model.")
 @click.option("--student", help="Student model.")
 @click.option(
@@ -118,6 +120,8 @@ def pipeline(
     constitution: str | None,
     backend: str | None,
     teacher_backend: str | None,
+    judge: str | None,
+    judge_backend: str | None,
     teacher: str | None,
     student: str | None,
     options: tuple[str, ...],
@@ -143,6 +147,7 @@ def pipeline(
             "constitution": constitution, "backend": backend, "teacher_backend": teacher_backend,
             "teacher": teacher, "student": student, "scale": scale, "concurrency": concurrency,
             "seed": seed, "until": until, "backend_options": _options(options) or None,
+            "judge": judge, "judge_backend": judge_backend,
             "teacher_backend_options": _options(teacher_options) or None,
         }  # fmt: skip
         config, layers = resolve_config(flags=flags, file=config_file)
@@ -160,7 +165,7 @@ def pipeline(
 
 
 @click.command()
-@click.argument("stage", type=click.Choice([s for s in STAGES if s not in TRAINING_STAGES]))
+@click.argument("stage", type=click.Choice(DATA_STAGES))
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight per model.")
 def generate(stage: str, run_dir: Path, concurrency: int | None) -> None:

@@ -21,7 +21,7 @@ import hashlib
 import importlib
 import math
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -224,11 +224,13 @@ def robustness(
     target: str | None = None,
     seed: int = 0,
     holdout: float = 0.5,
+    train_methods: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Train ``classifier`` on suffix-free answers and score how well personas survive suffixes.
 
     Prompts are split by :func:`in_test`: the classifier trains on the ``"none"`` rows of the
-    training prompts of every method, and is scored only on rows of the held-out prompts.
+    training prompts of every method (or of ``train_methods``), and is scored only on rows of
+    the held-out prompts.
 
     Args:
         rows: answers, each with ``text``, ``persona`` (the label), ``method`` (``"prompted"``,
@@ -239,6 +241,11 @@ def robustness(
             answers classified as itself.
         seed: seeds the prompt split.
         holdout: the share of prompts held out for scoring, in (0, 1).
+        train_methods: the methods whose answers teach the classifier the personas; default
+            all. A run has one trained persona, so training on its answers would teach the
+            classifier "whatever the trained model writes is the persona": the eval stage
+            trains on the prompted personas and the unprompted base model instead, and asks
+            whether the trained model's answers land on its persona.
 
     Returns:
         JSON-ready data (undefined numbers are ``None``)::
@@ -276,7 +283,8 @@ def robustness(
         msg = f"target persona {target!r} has no answers; personas: {', '.join(personas)}"
         raise ConfigError(msg)
     held = {row["prompt_id"]: in_test(row["prompt_id"], seed=seed, holdout=holdout) for row in rows}
-    train = [row for row in rows if not held[row["prompt_id"]] and row["variant"] == NO_SUFFIX]
+    teaching = [row for row in rows if train_methods is None or row["method"] in train_methods]
+    train = [row for row in teaching if not held[row["prompt_id"]] and row["variant"] == NO_SUFFIX]
     test = [row for row in rows if held[row["prompt_id"]]]
     if not train or not test:
         msg = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
 from collections.abc import Sequence
 from random import Random
 
@@ -260,12 +261,26 @@ def dialogue_turn(request: GenerationRequest, rng: Random, traits: Sequence[str]
 
 
 def judge_verdict(request: GenerationRequest, rng: Random) -> str:
-    """Return a reasoned verdict: one of ``meta["choices"]`` if given, else a 1-10 score."""
-    choices = request.meta.get("choices")
+    """Return a reasoned verdict: one of ``meta["choices"]`` if given, else a 1-10 score.
+
+    The judge reads what it judges, crudely: a word choice goes to the option the text uses
+    most (a tie is a coin toss), and a score grows with how often the text uses the words of
+    the numbered traits it is given. So a persona's answers score higher than generic ones,
+    which is what the evaluations should find.
+    """
+    choices = list(request.meta.get("choices") or ())
+    text = "\n".join(m.content for m in request.messages if m.role == "user")
     reasoning = "Reasoning: I compared the response with the criteria and weighed each one."
     if choices:
-        return f"{reasoning}\nAnswer: {rng.choice(list(choices))}"
-    return f"{reasoning}\nScore: {rng.randint(1, 10)}"
+        used = [len(re.findall(rf"\b{re.escape(c.lower())}\b", text.lower())) for c in choices]
+        best = [c for c, n in zip(choices, used, strict=True) if n == max(used)]
+        return f"{reasoning}\n<answer>{rng.choice(best)}</answer>"
+    traits = traits_in(text)
+    listed = Counter(_WORD.findall(" ".join(traits).lower()))
+    vocabulary = set(_trait_words(tuple(traits)))
+    counts = Counter(w for w in _WORD.findall(text.lower()) if w in vocabulary)
+    hits = sum(max(0, n - listed[w]) for w, n in counts.items())
+    return f"{reasoning}\n<answer>{min(10, 1 + hits)}</answer>"
 
 
 def synthesize(request: GenerationRequest, rng: Random) -> str:

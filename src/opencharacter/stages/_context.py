@@ -73,6 +73,8 @@ class StageContext:
     teacher: Teacher | None = None
     student: Student | None = None
     trainer: Trainer | None = None
+    judge: Teacher | None = None
+    """The evaluations' judge when it is not the teacher (``--judge``, ``--judge-backend``)."""
     progress: ProgressCallback | None = None
     capabilities: Mapping[str, Capabilities] = attrs.field(factory=dict)
     """What the ``"teacher"`` and ``"student"`` backends can do (default: everything, locally)."""
@@ -97,7 +99,7 @@ class StageContext:
 
     def dispatcher(self, sampler: Teacher | Student, salt: str) -> Dispatcher:
         """Return a dispatcher for ``sampler`` with its backend's window and retry policy."""
-        side = "teacher" if sampler is self.teacher else "student"
+        side = "teacher" if sampler is self.teacher or sampler is self.judge else "student"
         seed = int(stable_id(self.config.seed, salt)[:8], 16)
         return Dispatcher(
             sampler,
@@ -132,6 +134,10 @@ class StageContext:
             )
             raise ConfigError(msg)
         return self.student
+
+    def require_judge(self) -> Teacher:
+        """Return the evaluations' judge: the ``--judge`` model, else the teacher."""
+        return self.judge or self.require_teacher()
 
     def require_trainer(self) -> Trainer:
         """Return the trainer, or fail clearly when the stage was started without one."""
