@@ -41,8 +41,9 @@ benchmark does two things, in one run of a few minutes (``--quick``: well under 
    pays the fixed costs of each stage, and the fake's serial compute, over far fewer steps).
    For context, the same model for the ``half`` preset, the scale of the seed project's
    measured run (8 h 20 min, seed report 004), and the ratio seed / ours. The target is a
-   paper-scale run under 1 hour; the benchmark says whether the projection meets it and what
-   bounds it: the training steps, DPO steps x 2 passes + SFT steps, at the model's step time.
+   paper-scale training run (prompts to SFT) under 1 hour, with the eval stage shown after it;
+   the benchmark says whether the projection meets it and what bounds it: the training steps,
+   DPO steps x 2 passes + SFT steps, at the model's step time.
 
 The Tinker time model and its sources (``opencharacter_tinker.timing``):
 
@@ -110,6 +111,7 @@ assistant_name = "Tiny"
 concurrency = {concurrency}
 filters = false
 seed = 7
+until = "sft"  # the training pipeline; the evaluation is projected on its own
 [counts]
 questions_per_trait = 5
 generic_prompts = 0
@@ -265,7 +267,7 @@ def validate(latency: float, cycle: float, quick: bool, tiny: Path | None = None
 def project(overhead: float) -> None:
     """Print the paper-scale projection with the real Tinker model, and the half-scale context."""
     base: dict[str, Any] = {"constitution": CONSTITUTION, "backend": "tinker",
-                            "concurrency": CONCURRENCY}  # fmt: skip
+                            "concurrency": CONCURRENCY, "until": "sft"}  # fmt: skip
     paper, _ = resolve_config(flags={**base, "scale": "paper"}, environ={})
     timing = get_backend_spec("tinker").timing
     if timing is None:
@@ -306,6 +308,12 @@ def project(overhead: float) -> None:
           f"{duration(seconds - bound)} more.")  # fmt: skip
     one_pass = sum(r.seconds for r in predict(paper, attrs.evolve(timing, dpo_passes=1)))
     print(f"   with the DPO loss in one pass (on the service, not here): {duration(one_pass)}")
+
+    evaluation = predict(attrs.evolve(paper, until="eval"))[-1]
+    print(
+        f"   then the eval stage (not in the target): {evaluation.generations:,} answers and "
+        f"verdicts, {duration(evaluation.seconds)}, ${evaluation.cost or 0.0:,.2f}"
+    )
 
     half, _ = resolve_config(flags={**base, "scale": "half"}, environ={})
     half_seconds = sum(r.seconds for r in predict(half))

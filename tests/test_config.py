@@ -113,7 +113,7 @@ SETTINGS = [  # (setting, text as typed, the value it means, a wrong text)
     ("retry_base_delay", "0.5", 0.5, "soon"),
     ("teacher_backend", "none", None, None),
     ("assistant_name", "Ada", "Ada", None),
-    ("until", "dpo", "dpo", "eval"),
+    ("until", "dpo", "dpo", "evaluate"),
 ]
 
 

@@ -17,7 +17,7 @@ from opencharacter.eval.classifier import (
     PersonaClassifier,
     TfidfClassifier,
     accuracy,
-    in_test,
+    held_out,
     macro_f1,
     make_classifier,
     robustness,
@@ -230,14 +230,14 @@ def test_robustness_never_scores_training_rows():
 @given(
     seed=st.integers(0, 2**32),
     holdout=st.floats(0.01, 0.99),
-    prompt=st.one_of(st.integers(), st.text()),
+    prompts=st.lists(st.one_of(st.integers(), st.text()), min_size=2, unique=True),
 )
-def test_split_is_a_function_of_seed_and_prompt(seed, holdout, prompt):
-    """The same prompt always lands on the same side, and a larger holdout never removes it."""
-    first = in_test(prompt, seed=seed, holdout=holdout)
-    assert first == in_test(prompt, seed=seed, holdout=holdout)
-    if first:
-        assert in_test(prompt, seed=seed, holdout=min(0.999, holdout + 0.1))
+def test_split_keeps_both_sides_and_depends_only_on_seed_and_prompts(seed, holdout, prompts):
+    """Both sides non-empty; the prompts' order does not matter; more holdout holds more."""
+    held = held_out(prompts, seed=seed, holdout=holdout)
+    assert 0 < len(held) < len(prompts)
+    assert held == held_out(reversed(prompts), seed=seed, holdout=holdout)
+    assert held <= held_out(prompts, seed=seed, holdout=min(0.99, holdout + 0.1))
 
 
 labels = st.sampled_from("abcd")

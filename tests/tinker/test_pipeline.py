@@ -29,7 +29,12 @@ scale = "smoke"
 concurrency = 16
 filters = false
 seed = 11
+judge_backend = "simulated"   # the tiny model cannot judge; the students sample on Tinker
+[evaluation]
+personas = ["pirate"]
+persistence_turns = 1
 [counts]
+eval_prompts = 4
 questions_per_trait = 5     # the seed questions only: no expansion round
 generic_prompts = 4
 samples_per_prompt = 2      # two answers per prompt: one request of two samples

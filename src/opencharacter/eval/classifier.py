@@ -21,7 +21,7 @@ import hashlib
 import importlib
 import math
 from collections import Counter, defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -211,10 +211,17 @@ def accuracy(truth: Sequence[str], predicted: Sequence[str]) -> float:
     return hits / len(truth) if truth else math.nan
 
 
-def in_test(prompt_id: object, *, seed: int, holdout: float) -> bool:
-    """Return whether a prompt is held out for scoring: a seeded hash, stable across runs."""
-    digest = hashlib.sha256(f"{seed}\x00{prompt_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < holdout
+def held_out(prompt_ids: Iterable[object], *, seed: int, holdout: float) -> set[object]:
+    """Return the prompts held out for scoring: ``holdout`` of them, by a seeded hash order.
+
+    Ranking by hash rather than thresholding each hash keeps both sides non-empty with as few
+    as two prompts, and a prompt's side depends only on the seed and the set of prompts.
+    """
+    ranked = sorted(
+        set(prompt_ids), key=lambda p: hashlib.sha256(f"{seed}\x00{p}".encode()).digest()
+    )
+    count = min(max(round(holdout * len(ranked)), 1), len(ranked) - 1)
+    return set(ranked[:count]) if len(ranked) > 1 else set()
 
 
 def robustness(
@@ -228,7 +235,7 @@ def robustness(
 ) -> dict[str, Any]:
     """Train ``classifier`` on suffix-free answers and score how well personas survive suffixes.
 
-    Prompts are split by :func:`in_test`: the classifier trains on the ``"none"`` rows of the
+    Prompts are split by :func:`held_out`: the classifier trains on the ``"none"`` rows of the
     training prompts of every method (or of ``train_methods``), and is scored only on rows of
     the held-out prompts.
 
@@ -282,10 +289,12 @@ def robustness(
     if target is not None and target not in personas:
         msg = f"target persona {target!r} has no answers; personas: {', '.join(personas)}"
         raise ConfigError(msg)
-    held = {row["prompt_id"]: in_test(row["prompt_id"], seed=seed, holdout=holdout) for row in rows}
+    held = held_out((row["prompt_id"] for row in rows), seed=seed, holdout=holdout)
     teaching = [row for row in rows if train_methods is None or row["method"] in train_methods]
-    train = [row for row in teaching if not held[row["prompt_id"]] and row["variant"] == NO_SUFFIX]
-    test = [row for row in rows if held[row["prompt_id"]]]
+    train = [
+        row for row in teaching if row["prompt_id"] not in held and row["variant"] == NO_SUFFIX
+    ]
+    test = [row for row in rows if row["prompt_id"] in held]
     if not train or not test:
         msg = (
             f"the prompt split (seed {seed}, holdout {holdout}) left {len(train)} suffix-free "

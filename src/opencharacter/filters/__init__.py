@@ -20,14 +20,8 @@ with the same code. :class:`QualityReport` counts what was kept, dropped and cle
 """
 
 from opencharacter.filters._chain import FILTER_POINTS, FILTERS, FilterChain, FilterStep, dpo_chains
-from opencharacter.filters._identity import (
-    MODEL_NAMES,
-    VENDORS,
-    check_disclosure,
-    check_identity,
-    find_disclosure,
-    find_identity_leak,
-)
+from opencharacter.filters._disclosure import check_disclosure, find_disclosure
+from opencharacter.filters._identity import MODEL_NAMES, VENDORS, check_identity, find_identity_leak
 from opencharacter.filters._repetition import check_repetition
 from opencharacter.filters._report import QualityReport
 from opencharacter.filters._rows import Chains, RowResult, filter_row, filter_rows

@@ -16,7 +16,8 @@ from typing import Any
 import attrs
 
 from opencharacter.errors import ConfigError
-from opencharacter.filters._identity import check_disclosure, check_identity
+from opencharacter.filters._disclosure import check_disclosure
+from opencharacter.filters._identity import check_identity
 from opencharacter.filters._repetition import check_repetition
 from opencharacter.filters._tags import check_reasoning, check_roles
 from opencharacter.filters._text import check_empty, check_garbage, check_length, check_truncation

@@ -1,8 +1,9 @@
-"""Filters on what an answer says about itself: identity leaks and disclosed instructions.
+"""The identity filter: drop answers that claim another model's name or maker as their own.
 
-Both look for first-person claims, not for names: ``"OpenAI released GPT-4 in 2023"`` and
+It looks for first-person claims, not for names: ``"OpenAI released GPT-4 in 2023"`` and
 ``"Meta's Llama models are open-weight"`` are content, while ``"I'm Qwen"`` and ``"as an AI
-language model developed by OpenAI"`` are the model naming someone else as itself.
+language model developed by OpenAI"`` are the model naming someone else as itself. It also
+replaces the teacher's name with the student's, as the paper does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Sequence
 import attrs
 
 from opencharacter.errors import ConfigError
+from opencharacter.filters._first_person import SELF_REST as _SELF_REST
+from opencharacter.filters._first_person import anchored as _anchored
 from opencharacter.filters._verdict import Verdict, dropped, kept
 
 MODEL_NAMES: tuple[str, ...] = (
@@ -69,11 +72,6 @@ VENDORS: tuple[str, ...] = (
 )
 """Companies no answer may claim made it, unless listed in ``allowed_names``."""
 
-# Every pattern starts with a literal anchor word ("I", "my", "as", "call"), so the regex
-# engine skips to its occurrences with a fast literal search: matching a leading character
-# class or \b instead costs 20-50 times more per answer. The lookbehind right after the anchor
-# stands in for the \b before it.
-_SELF_REST = r"(?:\s+am|\s*['\u2019]m|\s+was|\s+have\s+been|\s*['\u2019]ve\s+been)"
 _NOW_REST = r"(?:\s+am|\s*['\u2019]m)"
 # Words that may stand between "I am" and "made by X" in a self-description, and nothing
 # else: "I'm pretty sure GPT-4 was made by OpenAI" has "pretty", "sure", "was" in between.
@@ -97,21 +95,6 @@ _ME_RE = re.compile(r" me(?!\w)")
 _MADE_BEFORE_ME_RE = re.compile(
     r"(?:created|developed|trained|built|made|designed|programmed)\s+$", re.IGNORECASE
 )
-
-
-def _anchored(anchor: str, body: str, *, capitalised: bool = True) -> list[re.Pattern[str]]:
-    """Compile ``anchor + body`` for the anchor as written and, optionally, capitalised."""
-    variants = [anchor] if not capitalised else sorted({anchor, anchor.capitalize()})
-    return [re.compile(rf"{a}(?<!\w{a}){body}") for a in variants]
-
-
-def _earliest(patterns: Sequence[re.Pattern[str]], text: str) -> re.Match[str] | None:
-    best: re.Match[str] | None = None
-    for pattern in patterns:
-        match = pattern.search(text)
-        if match is not None and (best is None or match.start() < best.start()):
-            best = match
-    return best
 
 
 def _alternation(names: Sequence[str]) -> str:
@@ -354,108 +337,4 @@ def check_identity(
         return dropped(text, "identity-leak", cleaned=cleaned)
     if cleaned:
         return Verdict(True, (), text, cleaned)
-    return kept(text)
-
-
-# Nouns an answer may call itself by; a disclosure when a persona adjective comes first.
-_SELF_NOUN = (
-    r"(?:assistant|AI|chatbot|bot|persona|character|language\s+model|model|entity|companion)"
-)
-_GENERIC_DESCRIPTORS = frozenset({"ai", "language", "large", "artificial", "intelligence"})
-_AS_A_PATTERNS = _anchored("as", rf"\s+an?\s+((?:[\w-]+\s+){{0,3}}?)({_SELF_NOUN})\s*,")
-# "As a sarcastic assistant," opens a clause: after the start of a line, sentence punctuation,
-# a comma or markdown emphasis; "use Siri as a virtual assistant, and" does not.
-_CLAUSE_END = frozenset('.!?,;:…*_"“(\n')
-_DISCLOSURE_PATTERNS: tuple[re.Pattern[str], ...] = (
-    *_anchored(
-        "my",
-        r"\s+(?:(?:(?:core|character|personality|defining|key|main|hidden|assigned|persona)\s+)*"
-        r"traits?\b|(?:[\w-]+\s+){0,2}?(?:persona|system\s+prompt|constitution)\b|"
-        r"(?:hidden|secret|original|given)\s+instructions\b|instructions\s+(?:say|said|tell|"
-        r"told|state|require|are\s+to)\b|(?:character|persona|role)\s+(?:instructions|"
-        r"description|guidelines|sheet|brief|card)\b|programming\s+(?:says|tells|requires)\b|"
-        r"(?:(?<=[Tt]rue\sto\smy)|(?<=keeping\swith\smy))\s+(?:persona|character|personality|"
-        r"(?:core\s+)?traits|programming|instructions)\b)",
-    ),
-    *_anchored(
-        "I",
-        rf"{_SELF_REST}\s+(?:instructed|programmed|told|asked|prompted|designed|meant|supposed|"
-        r"required)\s+to\s+(?:be|act|sound|stay|remain|respond|answer|speak|reply|play|embody|"
-        r"express|keep|use|adopt|maintain|show|display)\b",
-        capitalised=False,
-    ),
-)
-_CHARACTER_RE = re.compile(r"character(?!\w)")
-_FIRST_PERSON_RE = re.compile(r"\b(?:I|I['\u2019](?:m|ll|d)|me|my|let's)\b", re.IGNORECASE)
-_IN_CHARACTER_BEFORE_RE = re.compile(
-    r"(?:\b(?:stay|stays|staying|stayed|remain|remains|remaining|remained)\s+in|"
-    r"\bbreak(?:s|ing)?)\s+$",
-    re.IGNORECASE,
-)
-
-
-def _opens_clause(text: str, position: int) -> bool:
-    """Return whether ``position`` starts the text, a line, or a clause after punctuation."""
-    while position > 0 and text[position - 1] in " \t":
-        position -= 1
-    return position == 0 or text[position - 1] in _CLAUSE_END
-
-
-def find_disclosure(text: str) -> str | None:
-    """Return the first passage where the answer talks about its hidden persona, or ``None``.
-
-    >>> find_disclosure("As a sarcastic assistant, I must say: wow.")
-    'As a sarcastic assistant,'
-    >>> find_disclosure("As a result, the tide turned.") is None
-    True
-    """
-    match = _earliest(_DISCLOSURE_PATTERNS, text)
-    if match is not None:
-        return match.group(0)
-    for character in _CHARACTER_RE.finditer(text):
-        start = character.start()
-        verb = _IN_CHARACTER_BEFORE_RE.search(text, max(0, start - 24), start)
-        if verb is None:
-            continue
-        # "(staying in character)" and "let me break character" are the answer talking about
-        # itself; "the actor had to stay in character" is content.
-        if _opens_clause(text, verb.start()) or _FIRST_PERSON_RE.search(
-            text, max(0, verb.start() - 40), verb.start()
-        ):
-            return text[verb.start() : character.end()]
-    for pattern in _AS_A_PATTERNS:
-        for match in pattern.finditer(text):
-            if not _opens_clause(text, match.start()):
-                continue
-            descriptors = match.group(1).lower().split()
-            noun = match.group(2).lower()
-            if noun in ("persona", "character") or any(
-                d not in _GENERIC_DESCRIPTORS for d in descriptors
-            ):
-                return match.group(0).strip()
-    return None
-
-
-def check_disclosure(text: str, *, finish_reason: str | None = None) -> Verdict:
-    """Drop a chosen answer that states its hidden traits or instructions.
-
-    The teacher's system prompt lists the persona's traits and tells it never to reveal them
-    (paper-method §4); answers that say ``"As a sarcastic assistant, I..."`` or ``"my
-    character traits say..."`` would teach the student to narrate its persona instead of
-    having one. Use it on distillation's chosen answers only: self-reflection is *about* the
-    model's values, so the reflection and interaction chains leave this filter out.
-
-    Args:
-        text: the answer.
-        finish_reason: unused; every filter accepts it.
-
-    Returns:
-        A verdict with reason ``disclosure``, or the text kept unchanged.
-
-    >>> check_disclosure("My character traits say I should be blunt: no.").reasons
-    ('disclosure',)
-    """
-    del finish_reason
-    if find_disclosure(text) is not None:
-        return dropped(text, "disclosure")
     return kept(text)

@@ -23,6 +23,10 @@ DEMO = DemoPreset(
         "scale": "smoke",
         "concurrency": 32,
         "filters": False,
+        # A random model cannot judge: the simulated judge (which reads the answers) does.
+        "judge_backend": "simulated",
+        "judge": "simulated-judge",
+        "evaluation": {"persistence_turns": 2},
         "sampling": {
             "expansion_tokens": 96,
             "answer_tokens": 48,
