@@ -63,7 +63,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def slow(session: nox.Session) -> None:
-    """Only the tests marked slow (none at present: pytest's 5, no tests, is a pass)."""
+    """Only the tests marked slow (the chat UI on the tiny model); pytest's 5, no tests, passes."""
     install_project(session, "test", local=True)
     session.run("pytest", "-m", "slow", *session.posargs, success_codes=[0, 5])
 

@@ -1,7 +1,7 @@
 """The evaluations' numbers, computed from the rows in ``eval/`` alone.
 
 Judge answers are parsed here, not when they arrive, so every raw answer stays on disk and the
-numbers can be recomputed. Each judged evaluation keeps a :class:`~opencharacter.eval.judging.
+numbers can be recomputed. Each judged evaluation keeps a :class:`~opencharacter.eval.tally.
 JudgeTally`; one whose judge failed to parse more than ``max_parse_failures`` of its answers
 stops the stage with :class:`~opencharacter.errors.EvaluationError` instead of reporting
 numbers that mean nothing (a public project found 80% of its verdicts unparsed, which flattened
@@ -19,6 +19,7 @@ from opencharacter.eval.answers import ANSWERS, PERSISTENCE, PREFERENCES, Plan
 from opencharacter.eval.classifier import make_classifier, robustness
 from opencharacter.eval.elo import bootstrap_elo, elo_deltas
 from opencharacter.eval.stats import mean_sem, spearman
+from opencharacter.eval.tally import JudgeTally
 from opencharacter.eval.texts import SCORE_MAX, SCORE_MIN
 from opencharacter.eval.traits import TRAITS, constitution_trait_words
 from opencharacter.eval.verdicts import (
@@ -122,7 +123,7 @@ def preferences(context: StageContext, plan: Plan) -> dict[str, Any]:
     """Trait Elo of base and trained models from order-consistent verdicts, and the deltas."""
     settings = context.config.evaluation
     verdicts = _verdicts(context, PREFERENCE_VERDICTS)
-    tally = judging.JudgeTally()
+    tally = JudgeTally()
     matches: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for answer in context.run.rows(PREFERENCES):
         pair = (answer["trait_1"], answer["trait_2"])
@@ -156,7 +157,7 @@ def preferences(context: StageContext, plan: Plan) -> dict[str, Any]:
 
 
 def _choice(
-    tally: judging.JudgeTally, row: Mapping[str, Any] | None, options: Sequence[str]
+    tally: JudgeTally, row: Mapping[str, Any] | None, options: Sequence[str]
 ) -> judging.Verdict | None:
     if row is None:
         return None
@@ -176,7 +177,7 @@ def _number(value: float) -> float | None:
 # Judged scores: the 2x2, coherence, persistence ---------------------------------------------
 
 
-def _scores(context: StageContext, tally: judging.JudgeTally, kind: str) -> dict[str, int]:
+def _scores(context: StageContext, tally: JudgeTally, kind: str) -> dict[str, int]:
     """Parsed 1-10 trait scores of one kind, by the id of the answer they judge."""
     scores = {}
     for row in judge_rows(context, SCORES):
@@ -198,7 +199,7 @@ def two_by_two(
     context: StageContext, plan: Plan, answers: Iterable[Mapping[str, Any]]
 ) -> dict[str, Any]:
     """Base and trained, each with and without the constitution, scored for its traits."""
-    tally = judging.JudgeTally()
+    tally = JudgeTally()
     scores = _scores(context, tally, "2x2")
     tally.check(context.config.evaluation.max_parse_failures, "the 2x2 trait scores")
     by_method: dict[str, list[float]] = defaultdict(list)
@@ -213,7 +214,7 @@ def two_by_two(
 
 def coherence(context: StageContext, plan: Plan) -> dict[str, Any]:
     """The trained model's win rate against each baseline, order-consistent verdicts only."""
-    tally = judging.JudgeTally()
+    tally = JudgeTally()
     rows = {(r["baseline"], r["prompt_id"], r["order"]): r for r in judge_rows(context, COHERENCE)}
     versus = {}
     for baseline in coherence_baselines(plan):
@@ -237,7 +238,7 @@ def coherence(context: StageContext, plan: Plan) -> dict[str, Any]:
     return {"judge": tally.to_dict(), "versus": versus}
 
 
-def _named(tally: judging.JudgeTally, row: Mapping[str, Any]) -> judging.Verdict:
+def _named(tally: JudgeTally, row: Mapping[str, Any]) -> judging.Verdict:
     """Parse a pairwise verdict and name the method it chose (it was shown as "1" or "2")."""
     verdict = judging.parse_choice(row["text"], (row["first"], row["second"]))
     tally.record(verdict, row["text"])
@@ -257,7 +258,7 @@ def drift(
             texts[answer["method"]].append(answer["text"])
     markers = _markers(context)
     reports = {m: drift_report(t, markers=markers or None) for m, t in texts.items()}
-    tally = judging.JudgeTally()
+    tally = JudgeTally()
     scores = _scores(context, tally, "persistence")
     tally.check(context.config.evaluation.max_parse_failures, "multi-turn persistence")
     per_turn: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
