@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -180,3 +181,22 @@ def test_the_demo_is_a_plugins_preset(capsys, monkeypatch):
     monkeypatch.setattr("opencharacter.cli._demo.available_backends", lambda: only)
     with pytest.raises(MissingDependencyError, match="no installed backend offers a demo"):
         _demo_backend(None)
+
+
+def test_a_run_ending_in_eval_without_its_packages_fails_before_making_anything(
+    capsys, monkeypatch, tmp_path
+):
+    """No scikit-learn: the pipeline refuses at once, naming the extra; --until sft runs."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        "opencharacter.eval.stage.importlib.util.find_spec",
+        lambda name, *args: None if name == "sklearn" else real(name, *args),
+    )
+    run_dir = tmp_path / "run"
+    flags = ["pipeline", "pirate", "--backend", "simulated", "--scale", "smoke",
+             "--run-dir", str(run_dir)]  # fmt: skip
+    code, out = run_main(flags, capsys)
+    assert code == 1
+    assert 'pip install "opencharacter[eval]"' in out.err.replace("\n", "")
+    assert not run_dir.exists()
+    assert run_main([*flags, "--until", "sft"], capsys)[0] == 0

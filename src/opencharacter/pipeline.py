@@ -19,7 +19,7 @@ from opencharacter.capabilities import Adjustment, describe, explicit_settings, 
 from opencharacter.config import STAGES, RunConfig, price_table, resolve_config
 from opencharacter.constitution import Constitution, load_constitution
 from opencharacter.errors import ConfigError
-from opencharacter.eval.stage import run_eval
+from opencharacter.eval.stage import require_packages, run_eval
 from opencharacter.protocols import Backend
 from opencharacter.registry import load_backend
 from opencharacter.runstore import RunDir
@@ -170,7 +170,11 @@ def prepare_backends(config: RunConfig, layers: Mapping[str, Any] | None = None)
     Raises:
         ConfigError: a backend cannot load, a model is not served, or a setting is refused.
         BackendError: a service cannot be reached or refuses the credentials.
+        MissingDependencyError: the run ends with the evaluations and their packages are
+            missing.
     """
+    if config.until == "eval":
+        require_packages()
     student = load_backend(config.backend, config.backend_options)
     teacher = student
     if config.teacher_backend or config.teacher_backend_options:

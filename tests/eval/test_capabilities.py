@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import gc
 import subprocess
 import sys
-import warnings
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -13,15 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 pytest.importorskip("inspect_ai")
-# inspect_ai's own warnings, not ours (tests turn every warning into an error).
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:Unclosed <MemoryObjectReceiveStream:ResourceWarning"),
-]
-
-from inspect_ai import Task  # noqa: E402 - after the importorskip guard
-from inspect_ai.dataset import Sample  # noqa: E402
-from inspect_ai.model import (  # noqa: E402
+from inspect_ai import Task
+from inspect_ai.dataset import Sample
+from inspect_ai.model import (
     ChatMessageAssistant,
     ChatMessageSystem,
     ChatMessageTool,
@@ -30,41 +22,30 @@ from inspect_ai.model import (  # noqa: E402
     ContentText,
     GenerateConfig,
 )
-from inspect_ai.scorer import includes  # noqa: E402
-from inspect_ai.solver import generate  # noqa: E402
+from inspect_ai.scorer import includes
+from inspect_ai.solver import generate
 
-from opencharacter.errors import (  # noqa: E402
+from opencharacter.errors import (
     ConfigError,
     MissingDependencyError,
     PermanentBackendError,
 )
-from opencharacter.eval.capabilities import (  # noqa: E402
+from opencharacter.eval.capabilities import (
     inspect_model,
     run_capability,
     to_messages,
     to_sampling_params,
 )
-from opencharacter.protocols import Sampler  # noqa: E402
-from opencharacter.registry import get_backend_spec, load_backend  # noqa: E402
-from opencharacter.types import Completion, GenerationRequest, Purpose, SamplingParams  # noqa: E402
+from opencharacter.protocols import Sampler
+from opencharacter.registry import get_backend_spec, load_backend
+from opencharacter.types import Completion, GenerationRequest, Purpose, SamplingParams
 
 WORDS = ("apple", "pear", "plum", "fig")
 PROMPT = "Reply with the word {}."
 SETTINGS = GenerateConfig(max_tokens=7, temperature=0.0, stop_seqs=["\n\n"])
 
 
-def run(task, models, **options):
-    """run_capability, then collect the streams inspect_ai leaves unclosed, quietly.
-
-    Python ignores their ResourceWarnings by default; this suite turns warnings into errors,
-    and left to the garbage collector they would fail whichever test happened to run next.
-    """
-    try:
-        return run_capability(task, models, **options)
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResourceWarning)
-            gc.collect()
+run = run_capability  # it collects the streams inspect_ai leaves unclosed, quietly
 
 
 def word_task() -> Task:

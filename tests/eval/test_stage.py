@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -128,3 +129,28 @@ def test_a_killed_evaluation_resumes_without_asking_twice(tmp_path):
 def rows_or_none(run_dir: Path, name: str) -> list[dict]:
     path = run_dir / "eval" / f"{name}.jsonl"
     return list(read_jsonl(path)) if path.exists() else []
+
+
+def test_a_capability_task_from_a_file_runs_through_the_eval_command(evaluated, tmp_path):
+    """`eval --capabilities file.py@task` scores base and trained, once per task and limit."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(evaluated, run_dir)
+    source = tmp_path / "arithmetic.py"
+    source.write_text(
+        "from inspect_ai import Task, task\n"
+        "from inspect_ai.dataset import Sample\n"
+        "from inspect_ai.scorer import includes\n"
+        "@task\n"
+        "def sums():\n"
+        "    return Task(dataset=[Sample(input=f'What is {n} + {n}?', target=str(2 * n))\n"
+        "                         for n in range(4)], scorer=includes())\n"
+    )
+    for _ in range(2):  # the second time finds the task done and runs nothing
+        invoke("eval", str(run_dir), "--capabilities", f"{source}@sums", "--limit", "3")
+    summary = json.loads((run_dir / "eval" / "summary.json").read_text(encoding="utf-8"))
+    result = summary["capabilities"]["sums"]
+    assert result["metric"] == "accuracy"
+    assert result["samples"] == 3
+    assert 0.0 <= result["base"] <= 1.0
+    assert 0.0 <= result["trained"] <= 1.0
+    assert [row["limit"] for row in rows(run_dir, "capabilities")] == [3]

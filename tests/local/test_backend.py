@@ -43,11 +43,14 @@ def demo_run(tmp_path_factory):
 
 
 def test_demo_runs_every_stage_and_leaves_real_adapters(demo_run):
-    """`opencharacter demo` runs prompts to SFT on CPU and writes loadable PEFT adapters."""
+    """`opencharacter demo` runs prompts to eval on CPU: PEFT adapters, numbers, a report."""
     run_dir, output = demo_run
     assert "writes nonsense" in output
+    assert f"The report: {run_dir / 'report.html'}" in output.replace("\n", "")
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert {"prompts", "distill", "dpo", "introspect", "sft"} <= set(manifest["stages"])
+    assert set(manifest["stages"]) >= {"prompts", "distill", "dpo", "introspect", "sft", "eval"}
+    summary = json.loads((run_dir / "eval" / "summary.json").read_text())
+    assert set(summary["robustness"]["scores"]) >= {"prompted", "dpo", "sft"}
     assert all(stage["state"] == "done" for stage in manifest["stages"].values())
     sft = manifest["checkpoints"]["sft"]
     assert sft["parent"] == manifest["checkpoints"]["dpo"]["uri"]

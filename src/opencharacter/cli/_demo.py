@@ -11,6 +11,7 @@ from rich.markup import escape
 from opencharacter.config import resolve_config
 from opencharacter.console import progress_display
 from opencharacter.errors import ConfigError, MissingDependencyError
+from opencharacter.eval.report import REPORT
 from opencharacter.pipeline import prepare_backends, run_pipeline, start_run
 from opencharacter.registry import BackendSpec, available_backends, get_backend_spec
 
@@ -31,8 +32,9 @@ console = Console(highlight=False, soft_wrap=True)
 def demo(run_dir: Path, persona: str, seed: int, backend: str | None) -> None:
     """Run every stage on this machine in minutes, as a backend plugin's demo preset says.
 
-    It leaves a real run directory with real adapters (the local backend: a tiny random model
-    on CPU, so the text is nonsense; the point is the machinery, end to end).
+    It leaves a real run directory with real adapters, the evaluations and their report (the
+    local backend: a tiny random model on CPU, so the text is nonsense; the point is the
+    machinery, end to end).
     """
     spec = _demo_backend(backend)
     preset = spec.demo
@@ -50,6 +52,8 @@ def demo(run_dir: Path, persona: str, seed: int, backend: str | None) -> None:
     console.print(f"[green]done[/green]: {run_dir}")
     if dpo is not None and sft is not None:
         console.print(f"DPO adapter: {dpo.uri}\nSFT adapter: {sft.uri}")
+    if (run_dir / REPORT).exists():
+        console.print(f"The report: {run_dir / REPORT}")
     console.print(f"Resume or extend it with: opencharacter pipeline --resume {run_dir}")
 
 

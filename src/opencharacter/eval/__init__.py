@@ -7,7 +7,8 @@ stage ends a full pipeline run; :func:`evaluate` runs it on a finished one.
 
 The parts are public for use in one's own code: :mod:`~opencharacter.eval.elo` and
 :mod:`~opencharacter.eval.stats` (pure numbers), :mod:`~opencharacter.eval.judging` and
-:mod:`~opencharacter.eval.tally` (a tolerant judge-answer parser, and its failure accounting), :mod:`~opencharacter.eval.classifier` (persona classifiers),
+:mod:`~opencharacter.eval.tally` (a tolerant judge-answer parser, and its failure accounting),
+:mod:`~opencharacter.eval.classifier` (persona classifiers),
 :mod:`~opencharacter.eval.texts` and :mod:`~opencharacter.eval.traits` (what models are told).
 """
 
