@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -131,10 +130,10 @@ def rows_or_none(run_dir: Path, name: str) -> list[dict]:
     return list(read_jsonl(path)) if path.exists() else []
 
 
-def test_a_capability_task_from_a_file_runs_through_the_eval_command(evaluated, tmp_path):
+def test_a_capability_task_from_a_file_runs_through_the_eval_command(tmp_path):
     """`eval --capabilities file.py@task` scores base and trained, once per task and limit."""
     run_dir = tmp_path / "run"
-    shutil.copytree(evaluated, run_dir)
+    invoke("pipeline", "sarcasm", *SIMULATED, "--run-dir", str(run_dir), "--until", "sft")
     source = tmp_path / "arithmetic.py"
     source.write_text(
         "from inspect_ai import Task, task\n"
