@@ -19,7 +19,7 @@ nox.options.sessions = ["tests", "lint", "typing", "docs"]
 nox.options.error_on_missing_interpreters = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
-PLUGINS = ("backends/tinker", "backends/local")
+PLUGINS = ("backends/tinker", "backends/local", "backends/openai")
 # Installed before anything that depends on torch: on CPU-only machines this version resolves to
 # a local CPU wheel, and every later install reuses it instead of pulling CUDA builds.
 TORCH = "torch==2.13.0"
@@ -31,9 +31,10 @@ def install_project(session: nox.Session, *groups: str, local: bool = False) -> 
     """Install the core, the backend plugins and the named dependency groups.
 
     The plugins register through entry points exactly as third parties do. Without ``local``
-    only their registrations are installed (enough for the core's tests); with it both backends
+    only their registrations are installed (enough for the core's tests); with it the backends
     come with what they need (torch, transformers, peft, trl, datasets, accelerate; the tinker
-    SDK), so the Tinker backend's tests run against the real SDK and the fake server.
+    SDK; the openai client), so the Tinker and openai backends' tests run against the real SDKs
+    and their fake servers.
     """
     if local:
         session.install(TORCH)
@@ -47,7 +48,7 @@ def install_project(session: nox.Session, *groups: str, local: bool = False) -> 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The default suite: the core; the local and Tinker (fake service) backends on a tiny model.
+    """The default suite: the core; the local, Tinker and openai (fake servers) backends.
 
     The HTML report's browser test needs Chromium: installed from Debian when missing and we
     are root (CI containers); elsewhere the test skips, except under CI=true, where it fails.
@@ -98,7 +99,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typing(session: nox.Session) -> None:
-    """mypy --strict on the core, both backend plugins and tests/typing (documented usage).
+    """mypy --strict on the core, the backend plugins and tests/typing (documented usage).
 
     The plugins are checked against their real dependencies (torch, transformers, TRL, peft,
     the tinker SDK), so the session installs them as the tests do.

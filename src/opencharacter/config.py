@@ -217,10 +217,25 @@ def _jsonable(_instance: object, _field: object, value: Any) -> Any:
 
 
 def price_table(config: RunConfig) -> dict[str, Price]:
-    """Return the prices a run uses: its backends' own tables under its ``prices`` setting."""
+    """Return the prices a run uses: its backends' own tables under its ``prices`` setting.
+
+    A backend priced per deployment prices the model it serves in the run from its options.
+    """
+    own_options = config.teacher_backend or config.teacher_backend_options
+    sides = (
+        (config.backend, config.backend_options, config.student),
+        (config.teacher_backend or config.backend,
+         config.teacher_backend_options if own_options else config.backend_options,
+         config.teacher),
+    )  # fmt: skip
     table: dict[str, Price] = {}
-    for backend in dict.fromkeys((config.backend, config.teacher_backend or config.backend)):
+    for backend, _, _ in sides:
         table.update(get_backend_spec(backend).prices)
+    for backend, options, model in sides:
+        spec = get_backend_spec(backend)
+        price = spec.deployment_price(options) if spec.deployment_price else None
+        if price is not None:
+            table[model] = price
     return {**table, **config.prices}
 
 

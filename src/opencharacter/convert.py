@@ -9,6 +9,7 @@ message everywhere, naming the setting, the value, the type expected and where i
 from __future__ import annotations
 
 import difflib
+import json
 import types
 import typing
 from collections.abc import Mapping
@@ -83,7 +84,15 @@ def build(cls: type[T], data: Mapping[str, Any], *, source: str) -> T:
 
 
 def _convert_table(value: Any, hint: Any, setting: str, source: str) -> Any:
-    """A mapping as a dict, or settings as their attrs class (built from a mapping)."""
+    """A mapping as a dict, or settings as their attrs class (built from a mapping).
+
+    On the command line a table is JSON text: ``-o extra_body='{"top_k": 20}'``.
+    """
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise _refused(value, "a table of settings (JSON text)", setting, source) from None
     if not attrs.has(hint):
         if isinstance(value, Mapping):
             return dict(value)

@@ -103,6 +103,9 @@ class BackendSpec:
             none is named. The plugin knows which models it serves well today.
         prices: US dollars per million tokens by model, for estimates and the manifest's
             cost accounting; a run's ``prices`` setting overrides them.
+        deployment_price: the price of whatever model the backend serves, from its options,
+            for a backend priced per deployment rather than per model (an OpenAI-compatible
+            server); ``None`` when the options set none.
         timing: how long requests and training steps take there, for estimates; a function
             of the backend options where they set it (the simulated ``latency_ms``).
         distributions: the distributions a run records the versions of when this plugin is
@@ -121,6 +124,7 @@ class BackendSpec:
     readiness: Callable[[], tuple[str, ...]] | None = None
     default_models: Mapping[str, str] = attrs.field(factory=dict)
     prices: Mapping[str, Price] = attrs.field(factory=dict)
+    deployment_price: Callable[[Mapping[str, Any]], Price | None] | None = None
     timing: ServiceTiming | Callable[[Mapping[str, Any]], ServiceTiming] | None = None
     default_concurrency: int | None = None
     distributions: tuple[str, ...] = attrs.field(default=(), converter=_names)
