@@ -86,7 +86,7 @@ def vllm(session: nox.Session) -> None:
         VLLM_NO_USAGE_STATS="1",
         HF_HUB_OFFLINE="1",  # every model is a local folder
     )
-    session.run("pytest", "tests/local", "-m", "vllm", *session.posargs)
+    session.run("pytest", "tests/local", "tests/openai", "-m", "vllm", *session.posargs)
 
 
 @nox.session

@@ -22,19 +22,19 @@ def installed(dist: str) -> bool:
 
 
 needs_plugins = pytest.mark.skipif(
-    not (installed("opencharacter-local") and installed("opencharacter-tinker")),
+    not all(installed(f"opencharacter-{name}") for name in ("local", "tinker", "openai")),
     reason="the backend plugin distributions are not installed (nox installs them)",
 )
 
 
 @needs_plugins
-def test_local_and_tinker_are_listed_with_simulated():
-    """With the plugin distributions installed, all three built-in backends are listed."""
-    assert {"local", "simulated", "tinker"} <= set(available_backends())
+def test_the_plugins_are_listed_with_simulated():
+    """With the plugin distributions installed, every built-in backend is listed."""
+    assert {"local", "openai", "simulated", "tinker"} <= set(available_backends())
     assert DEFAULT_BACKEND == "tinker"
     output = CliRunner().invoke(cli, ["backends", "--json"], catch_exceptions=False).output
     rows = {row["name"]: row for row in map(json.loads, output.splitlines())}
-    assert {"local", "simulated", "tinker"} <= set(rows)
+    assert {"local", "openai", "simulated", "tinker"} <= set(rows)
     assert [name for name, row in rows.items() if row["default"]] == ["tinker"]
 
 

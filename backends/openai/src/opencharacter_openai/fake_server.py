@@ -80,8 +80,7 @@ class FakeOpenAIServer:
         self.in_flight = self.peak_in_flight = 0
         self._failures: deque[Failure] = deque()
         self._lock = threading.Lock()
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._http.daemon_threads = True
+        self._http = _Server(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
 
     @property
@@ -166,6 +165,13 @@ class FakeOpenAIServer:
 
 
 _CHAT = "/v1/chat/completions"
+
+
+class _Server(ThreadingHTTPServer):
+    """A thread a connection, and room for hundreds of connections arriving at once."""
+
+    daemon_threads = True
+    request_queue_size = 1024  # the listen backlog; socketserver's 5 drops a burst of 256
 
 
 def _error(status: int, message: str, code: str) -> _Reply:
