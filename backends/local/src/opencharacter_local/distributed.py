@@ -35,6 +35,16 @@ def receive(*, cpu: bool) -> Any:
     return _broadcast(None, cpu=cpu)
 
 
+def leave() -> None:
+    """Leave the launch's process group before exiting, on every rank.
+
+    A process that exits with the group's communication threads still running is aborted by
+    the C++ runtime ("terminate called without an active exception"), now and then.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def _broadcast(job: Any, *, cpu: bool) -> Any:
     PartialState(cpu=cpu)  # joins the launch's process group once (gloo on CPU, nccl on CUDA)
     box = [job]

@@ -59,12 +59,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_USER_ERROR)
     if distributed.rank() != 0:
         trainer.follow()
+        distributed.leave()
         return
     configure_logging()
     code = exit_code_of(lambda: _lead(stage, run_dir))
     if code != 0:
         sys.exit(code)  # the launcher then stops the other ranks
     trainer.release_followers()
+    distributed.leave()
 
 
 def _lead(stage: str, run_dir: str) -> None:
