@@ -96,6 +96,10 @@ class OpenAISampler(SamplerWeights):
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> AsyncIterator[Completion]:
         """Yield each request's samples as soon as its answer arrives."""
+        if len(requests) == 1:  # as the run's dispatcher sends them: no task to spare
+            for completion in await self._answer(requests[0]):
+                yield completion
+            return
         async for completion in as_finished(self._answer(r) for r in requests):
             yield completion
 
