@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from openai import AsyncOpenAI
+
 from opencharacter.registry import load_backend
 from opencharacter.stages._engine import Dispatcher, RetryPolicy
 from opencharacter.types import GenerationRequest, SamplingParams
