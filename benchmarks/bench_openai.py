@@ -57,7 +57,7 @@ def fake_server(latency: float) -> Iterator[str]:
         yield line.removeprefix("base_url=")
     finally:
         child.terminate()
-        child.wait()
+        child.communicate()  # waits, and closes its pipe
 
 
 def requests(count: int) -> list[GenerationRequest]:
