@@ -164,6 +164,8 @@ class RunConfig:
         sft: SFT settings (paper defaults).
         judge: the judge model of the evaluations; default: the teacher.
         judge_backend: the judge's backend; default: the teacher's.
+        judge_backend_options: options for the judge's backend (``--judge-option key=value``);
+            when given, the judge gets a backend instance of its own.
         evaluation: how the trained model is evaluated (the ``eval`` stage).
         until: the last stage to run; a full run ends with the evaluations.
         prices: prices per model (US dollars per million tokens) over the backends' own price
@@ -193,6 +195,7 @@ class RunConfig:
     sft: SFTConfig = attrs.field(factory=SFTConfig)
     judge: str | None = None
     judge_backend: str | None = None
+    judge_backend_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_options)
     evaluation: EvalSettings = attrs.field(factory=EvalSettings)
     until: Stage = attrs.field(default="eval", validator=v.in_(STAGES))
     prices: Mapping[str, Price] = attrs.field(factory=dict, converter=_prices)
@@ -256,7 +259,8 @@ def family_name(model: str) -> str:
 
 #: Settings given as a table (a TOML section, a dict), never as one value.
 _TABLES = frozenset({"counts", "sampling", "dpo", "sft", "backend_options",
-                     "teacher_backend_options", "prices", "evaluation"})  # fmt: skip
+                     "teacher_backend_options", "judge_backend_options", "prices",
+                     "evaluation"})  # fmt: skip
 
 
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:

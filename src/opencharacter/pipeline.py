@@ -96,7 +96,8 @@ def _record_start(run: RunDir, config: RunConfig, layers: Mapping[str, Any]) -> 
 #: Settings a resumed run may change: they affect how it runs, not the training data it makes
 #: (verdicts are kept per judge, so another judge asks afresh).
 RESUMABLE = frozenset({"until", "concurrency", "max_attempts", "retry_base_delay",
-                       "retry_max_delay", "judge", "judge_backend"})  # fmt: skip
+                       "retry_max_delay", "judge", "judge_backend",
+                       "judge_backend_options"})  # fmt: skip
 
 
 def resume_run(
@@ -181,8 +182,8 @@ def prepare_backends(config: RunConfig, layers: Mapping[str, Any] | None = None)
         teacher = load_backend(config.teacher_backend or config.backend,
                                config.teacher_backend_options)  # fmt: skip
     judge = teacher
-    if config.judge_backend and config.judge_backend != teacher.name:
-        judge = load_backend(config.judge_backend)
+    if config.judge_backend_options or config.judge_backend not in (None, teacher.name):
+        judge = load_backend(config.judge_backend or teacher.name, config.judge_backend_options)
     judged = [config.judge or config.teacher] if config.until == "eval" else []
     if teacher is student:
         student.check_models(sample=[config.teacher, config.student], train=[config.student])

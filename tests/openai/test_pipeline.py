@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
+from opencharacter_openai.fake_server import FakeOpenAIServer
 
 from opencharacter.cli import cli
 from opencharacter.jsonl import read_jsonl
@@ -72,3 +73,24 @@ def test_extra_body_is_json_on_the_command_line(server, tmp_path):
     assert good.exit_code == 0, good.output
     assert server.bodies
     assert all(body["min_p"] == 0.05 for body in server.bodies)
+
+
+def test_a_judge_on_a_server_of_its_own_judges_a_finished_run(tmp_path):
+    """`eval --judge-backend openai --judge-option base_url=...`: every verdict from there."""
+    run_dir = tmp_path / "run"
+    train = ["pipeline", "pirate", "--backend", "simulated", "--scale", "smoke",
+             "--until", "sft", "--run-dir", str(run_dir)]  # fmt: skip
+    assert CliRunner().invoke(cli, train, catch_exceptions=False).exit_code == 0
+    with FakeOpenAIServer({"judge": "vllm"}, api_key=KEY,
+                          writer=lambda *_: "<answer>1</answer>") as judge:  # fmt: skip
+        result = CliRunner().invoke(cli, ["eval", str(run_dir), "--judge", "judge",
+                                          "--judge-backend", "openai", "--judge-option",
+                                          f"base_url={judge.base_url}"],
+                                    catch_exceptions=False)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        asked = judge.calls["/v1/chat/completions"]
+    verdicts = list(read_jsonl(run_dir / "eval" / "scores.jsonl"))
+    assert verdicts
+    assert asked >= len(verdicts)
+    assert read_manifest(run_dir)["config"]["judge_backend_options"] == {
+        "base_url": judge.base_url}  # fmt: skip

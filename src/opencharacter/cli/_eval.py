@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from opencharacter.cli._pipeline import backend_options
 from opencharacter.console import progress_display
 from opencharacter.console import stdout as console
 from opencharacter.eval import evaluate
@@ -16,6 +17,13 @@ from opencharacter.eval import evaluate
 @click.option("--judge", help="Judge model (default: the run's teacher).")
 @click.option("--judge-backend", help="The judge's backend (default: the teacher's).")
 @click.option(
+    "--judge-option",
+    "judge_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Option of the judge's backend (repeatable), e.g. base_url=http://host:8000/v1.",
+)
+@click.option(
     "--capabilities",
     "tasks",
     multiple=True,
@@ -25,15 +33,18 @@ from opencharacter.eval import evaluate
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Samples per capability task.")
 def eval_(
+    *,
     run_dir: Path,
     judge: str | None,
     judge_backend: str | None,
+    judge_options: tuple[str, ...],
     tasks: tuple[str, ...],
     limit: int | None,
 ) -> None:
     """Evaluate RUN_DIR's trained model against its base model, resuming where it stopped."""
     with progress_display() as update:
-        evaluate(run_dir, judge=judge, judge_backend=judge_backend, capabilities=tasks,
+        evaluate(run_dir, judge=judge, judge_backend=judge_backend,
+                 judge_options=backend_options(judge_options) or None, capabilities=tasks,
                  capability_limit=limit, progress=update)  # fmt: skip
     console.print(f"summary: {run_dir / 'eval' / 'summary.json'}")
     console.print(f"report: {run_dir / 'report.html'}")

@@ -24,7 +24,8 @@ from opencharacter.pipeline import (
 )
 
 
-def _options(pairs: tuple[str, ...]) -> dict[str, str]:
+def backend_options(pairs: tuple[str, ...]) -> dict[str, str]:
+    """Return ``KEY=VALUE`` flags as a mapping of backend options."""
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -89,6 +90,13 @@ def _print_estimate(config: Any) -> None:
     metavar="KEY=VALUE",
     help="Option of the teacher's backend (repeatable); the teacher then gets its own.",
 )
+@click.option(
+    "--judge-option",
+    "judge_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Option of the judge's backend (repeatable); the judge then gets its own.",
+)
 @click.option("--scale", type=click.Choice(list(SCALES)), help="Preset of counts.")
 @click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight per model.")
 @click.option("--seed", type=int, help="Seed for every random choice.")
@@ -126,6 +134,7 @@ def pipeline(
     student: str | None,
     options: tuple[str, ...],
     teacher_options: tuple[str, ...],
+    judge_options: tuple[str, ...],
     scale: str | None,
     concurrency: int | None,
     seed: int | None,
@@ -146,9 +155,10 @@ def pipeline(
         flags = {
             "constitution": constitution, "backend": backend, "teacher_backend": teacher_backend,
             "teacher": teacher, "student": student, "scale": scale, "concurrency": concurrency,
-            "seed": seed, "until": until, "backend_options": _options(options) or None,
+            "seed": seed, "until": until, "backend_options": backend_options(options) or None,
             "judge": judge, "judge_backend": judge_backend,
-            "teacher_backend_options": _options(teacher_options) or None,
+            "teacher_backend_options": backend_options(teacher_options) or None,
+            "judge_backend_options": backend_options(judge_options) or None,
         }  # fmt: skip
         config, layers = resolve_config(flags=flags, file=config_file)
         if only_estimate:

@@ -15,7 +15,7 @@ The parts are public for use in one's own code: :mod:`~opencharacter.eval.elo` a
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opencharacter.eval.settings import EvalSettings
@@ -29,6 +29,7 @@ def evaluate(
     *,
     judge: str | None = None,
     judge_backend: str | None = None,
+    judge_options: Mapping[str, Any] | None = None,
     capabilities: Sequence[str] = (),
     capability_limit: int | None = None,
     progress: ProgressCallback | None = None,
@@ -40,6 +41,7 @@ def evaluate(
         judge: the judge model; default: the run's, else its teacher. Verdicts are kept per
             judge, so another judge judges every answer afresh.
         judge_backend: the judge's backend; default: the teacher's.
+        judge_options: options of the judge's backend (its own instance when given).
         capabilities: ``inspect_ai`` tasks to run on base and trained models as well.
         capability_limit: samples per capability task.
         progress: called with the stage's progress.
@@ -52,6 +54,7 @@ def evaluate(
     from opencharacter.pipeline import open_context, resume_run  # noqa: PLC0415
 
     run, config = resume_run(run_dir, {"judge": judge, "judge_backend": judge_backend,
+                                       "judge_backend_options": judge_options,
                                        "until": "eval"})  # fmt: skip
     with run:
         context = open_context(run, config, progress=progress)
