@@ -1,13 +1,13 @@
 """Fidelity: does the pipeline move a real model toward its persona? An experiment, not a gate.
 
-Run: python benchmarks/bench_fidelity.py [--persona pirate] [--dpo-epochs 4] [--sft-epochs 2]
+Run: python benchmarks/bench_fidelity.py [--persona pirate] [--dpo-epochs 3] [--sft-epochs 2]
      [--learning-rate 2e-3] [--probes 48] [--quick]
 
 The student is the tiny random Qwen3 of the local backend, trained for real (TRL DPO, then
 SFT, on a peft LoRA, on this machine's CPU); the teacher is the simulated backend, whose
 in-character answers are built from the constitution's traits and so are distinctive. The
-pipeline runs from prompts to SFT at smoke scale with the filters off (a random model's text
-would fail them all).
+pipeline runs from prompts to SFT at smoke scale, with more questions and two answers a prompt
+(586 pairs after deduplication), and the filters off (a random model's text would fail them all).
 
 The measure is the paper's robustness classifier turned on the student: a TF-IDF classifier
 (:mod:`opencharacter.eval.classifier`) learns the two sides of the DPO pairs, the teacher's
@@ -20,8 +20,14 @@ no stage saw (the built-in evaluation prompts) from
 
 Printed per model: the mean probability that an answer is in persona (with its SEM), the share
 classified in persona, and the share of the floor-to-ceiling gap the model closed,
-(trained - base) / (teacher - base). The pair data come from the run; the probe answers are
-sampled at the same temperature and length as the distillation answers.
+(trained - base) / (teacher - base). The probe answers are sampled at the distillation
+answers' temperature and length, one seed a prompt.
+
+Sampled text is a coarse lens on a tiny model, so each student checkpoint also gets a measure
+that needs no sampling: the **log-likelihood margin**, the mean log-probability a token of the
+teacher's held-out answers minus that of the base student's held-out answers, under that
+checkpoint's weights (loaded as the local backend loads them). It rises as the model's
+distribution moves toward the persona, whether or not its samples show it yet.
 
 A 2-layer, 64-wide random model learns slowly from a few hundred pairs, and the SFT data are
 the DPO'd student's own introspection, which is still mostly noise, so expect a small and
