@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 pytest.importorskip("torch")
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
@@ -72,6 +73,13 @@ def test_export_merges_the_stacked_sft_model_into_one_folder(demo_run, tmp_path)
     out = tmp_path / "merged"
     result = CliRunner().invoke(export, [str(run_dir), str(out)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    card = (out / "README.md").read_text()
+    metadata = yaml.safe_load(card.split("---")[1])
+    assert metadata["base_model"] == "opencharacter/tiny-qwen3"
+    assert (metadata["library_name"], metadata["license"]) == ("transformers", "other")
+    assert "persona-sarcasm" in metadata["tags"]
+    assert "## The constitution" in card
+    assert "## Evaluation" in card
     sft = json.loads((run_dir / "manifest.json").read_text())["checkpoints"]["sft"]
     stacked = PeftModel.from_pretrained(
         AutoModelForCausalLM.from_pretrained(sft["meta"]["base_weights"]), sft["uri"]

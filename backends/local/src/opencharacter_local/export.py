@@ -7,7 +7,8 @@
 
 The stage's adapter is merged into the weights it was trained on (for a stacked SFT adapter,
 the DPO-merged weights), so the folder holds the whole character-trained model and its
-tokenizer. It reads the run without taking its lock.
+tokenizer, and a Hugging Face model card (``README.md``: the constitution, the training, the
+evaluation) ready for ``huggingface-cli upload``. It reads the run without taking its lock.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import click
 
 from opencharacter.console import quiet_frameworks, run_command
 from opencharacter.errors import ConfigError
+from opencharacter.model_card import base_model_license, write_model_card
 from opencharacter.runstore import read_manifest
 from opencharacter.types import Checkpoint
 
@@ -41,9 +43,12 @@ def export(run_dir: Path, out_dir: Path, stage: str) -> None:
         raise ConfigError(msg)
     quiet_frameworks()
     from opencharacter_local.merging import merge_adapter  # noqa: PLC0415 - after quieting
+    from opencharacter_local.tiny import resolve_model  # noqa: PLC0415 - likewise
 
     merge_adapter(checkpoint, out_dir)
-    click.echo(f"merged {stage} model: {out_dir}")
+    license = base_model_license(resolve_model(checkpoint.base_model))
+    write_model_card(run_dir, out_dir, stage=stage, adapter=False, license=license)
+    click.echo(f"merged {stage} model, with its model card: {out_dir}")
 
 
 if __name__ == "__main__":

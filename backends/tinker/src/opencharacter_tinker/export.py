@@ -7,7 +7,8 @@
 
 The folder (``adapter_config.json``, ``adapter_model.safetensors``) applies to the checkpoint's
 base model, so the local backend samples from it (``--backend local`` with the checkpoint
-recorded for it, or vLLM's ``--lora-modules``) and peft loads it. Tinker exports a training
+recorded for it, or vLLM's ``--lora-modules``) and peft loads it; a Hugging Face model card
+(``README.md``) goes with it. Tinker exports a training
 state as external weights; they are downloaded file by file over signed URLs and the temporary
 export is deleted afterwards. The run is read without taking its lock.
 """
@@ -23,6 +24,7 @@ import tinker
 
 from opencharacter.console import run_command
 from opencharacter.errors import ConfigError, DataError
+from opencharacter.model_card import base_model_license, write_model_card
 from opencharacter.runstore import read_manifest
 from opencharacter.types import Checkpoint
 from opencharacter_tinker.connection import Connection, call_with_timeout
@@ -109,7 +111,9 @@ def export(run_dir: Path, out_dir: Path, stage: str) -> None:
     options = manifest["config"].get("backend_options", {})
     connection = Connection(base_url=options.get("base_url"), connect_timeout=30.0)
     exported = export_checkpoint(Checkpoint.from_dict(recorded), out_dir, connection=connection)
-    click.echo(f"{stage} adapter for {exported.base_model}: {out_dir}")
+    write_model_card(run_dir, out_dir, stage=stage, adapter=True,
+                     license=base_model_license(exported.base_model))  # fmt: skip
+    click.echo(f"{stage} adapter for {exported.base_model}, with its model card: {out_dir}")
 
 
 if __name__ == "__main__":
