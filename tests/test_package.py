@@ -18,6 +18,10 @@ HEAVY = (
     "datasets",
     "numpy",
     "inspect_ai",
+    "openai",
+    "wandb",
+    "mlflow",
+    "trackio",
 )
 
 

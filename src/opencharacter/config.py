@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -23,6 +23,7 @@ from opencharacter.convert import build, convert
 from opencharacter.errors import ConfigError
 from opencharacter.eval.settings import EvalSettings
 from opencharacter.registry import DEFAULT_BACKEND, get_backend_spec
+from opencharacter.trackers import TRACKERS
 from opencharacter.training import DPOConfig, SFTConfig
 from opencharacter.types import Price, SamplingSettings
 
@@ -127,6 +128,21 @@ def _options(value: Mapping[str, Any]) -> Mapping[str, Any]:
     return dict(value)
 
 
+def _tracker_names(value: str | Sequence[str]) -> tuple[str, ...]:
+    """Accept ``"wandb,mlflow"`` (a flag, a variable) or a list (a TOML file, Python).
+
+    Raises:
+        ConfigError: a name that is not a tracker.
+    """
+    items = [value] if isinstance(value, str) else value
+    names = tuple(name.strip() for item in items for name in str(item).split(",") if name.strip())
+    unknown = [name for name in names if name not in TRACKERS]
+    if unknown:
+        msg = f"report_to: unknown tracker {unknown[0]!r}; choose from {', '.join(TRACKERS)}"
+        raise ConfigError(msg)
+    return names
+
+
 @attrs.frozen(kw_only=True)
 class RunConfig:
     """Everything a pipeline run needs to know, with the paper's settings as defaults.
@@ -170,6 +186,8 @@ class RunConfig:
         until: the last stage to run; a full run ends with the evaluations.
         prices: prices per model (US dollars per million tokens) over the backends' own price
             tables, for estimates and cost accounting.
+        report_to: experiment trackers that get every training step and stage summary
+            (``wandb``, ``mlflow``, ``trackio``; see :mod:`opencharacter.trackers`).
     """
 
     constitution: str = attrs.field(validator=v.min_len(1))
@@ -199,6 +217,7 @@ class RunConfig:
     evaluation: EvalSettings = attrs.field(factory=EvalSettings)
     until: Stage = attrs.field(default="eval", validator=v.in_(STAGES))
     prices: Mapping[str, Price] = attrs.field(factory=dict, converter=_prices)
+    report_to: tuple[str, ...] = attrs.field(default=(), converter=_tracker_names)
 
     @property
     def trains(self) -> bool:

@@ -8,13 +8,15 @@ error) continues with ``resume_run`` exactly where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from opencharacter import trackers
 from opencharacter.capabilities import Adjustment, describe, explicit_settings, fit_config
 from opencharacter.config import STAGES, RunConfig, price_table, resolve_config
 from opencharacter.constitution import Constitution, load_constitution
@@ -172,10 +174,11 @@ def prepare_backends(config: RunConfig, layers: Mapping[str, Any] | None = None)
         ConfigError: a backend cannot load, a model is not served, or a setting is refused.
         BackendError: a service cannot be reached or refuses the credentials.
         MissingDependencyError: the run ends with the evaluations and their packages are
-            missing.
+            missing, or a tracker it reports to is not installed.
     """
     if config.until == "eval":
         require_packages()
+    trackers.require(config.report_to)
     student = load_backend(config.backend, config.backend_options)
     teacher = student
     if config.teacher_backend or config.teacher_backend_options:
@@ -239,6 +242,7 @@ def open_context(
         progress=progress,
         capabilities={"teacher": teacher.capabilities, "student": student.capabilities},
         prices=price_table(config),
+        trackers=trackers.Trackers.open(config.report_to, run.path, config.to_dict()),
     )
 
 
@@ -255,11 +259,12 @@ def run_pipeline(
     """
     context = open_context(run, config, progress=progress, backends=backends)
     results: dict[str, Any] = {}
-    for stage in STAGES[: STAGES.index(config.until) + 1]:
-        if run.stage(stage).get("state") == "done":
-            continue
-        result = STAGE_FUNCTIONS[stage](context)
-        results[stage] = attrs.asdict(result) if attrs.has(type(result)) else result
+    with close_trackers(context):
+        for stage in STAGES[: STAGES.index(config.until) + 1]:
+            if run.stage(stage).get("state") == "done":
+                continue
+            result = STAGE_FUNCTIONS[stage](context)
+            results[stage] = attrs.asdict(result) if attrs.has(type(result)) else result
     if config.until == "eval":
         from opencharacter.eval.report import write_report  # noqa: PLC0415 - matplotlib
 
@@ -281,5 +286,14 @@ def run_stage(
         msg = f"unknown stage {stage!r}; choose one of {', '.join(STAGE_FUNCTIONS)}"
         raise ConfigError(msg)
     run, config = resume_run(Path(run_dir), overrides)
-    with run:
-        return STAGE_FUNCTIONS[stage](open_context(run, config, progress=progress))
+    with run, close_trackers(context := open_context(run, config, progress=progress)):
+        return STAGE_FUNCTIONS[stage](context)
+
+
+@contextlib.contextmanager
+def close_trackers(context: StageContext) -> Iterator[StageContext]:
+    """Close the context's experiment-tracker runs when the block ends, however it ends."""
+    try:
+        yield context
+    finally:
+        context.trackers.finish()

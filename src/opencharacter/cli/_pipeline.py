@@ -98,6 +98,11 @@ def _print_estimate(config: Any) -> None:
     help="Option of the judge's backend (repeatable); the judge then gets its own.",
 )
 @click.option("--scale", type=click.Choice(list(SCALES)), help="Preset of counts.")
+@click.option(
+    "--report-to",
+    metavar="TRACKERS",
+    help="Experiment trackers for the metrics: wandb, mlflow, trackio (comma-separated).",
+)
 @click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight per model.")
 @click.option("--seed", type=int, help="Seed for every random choice.")
 @click.option(
@@ -136,6 +141,7 @@ def pipeline(
     teacher_options: tuple[str, ...],
     judge_options: tuple[str, ...],
     scale: str | None,
+    report_to: str | None,
     concurrency: int | None,
     seed: int | None,
     run_dir: Path | None,
@@ -159,6 +165,7 @@ def pipeline(
             "judge": judge, "judge_backend": judge_backend,
             "teacher_backend_options": backend_options(teacher_options) or None,
             "judge_backend_options": backend_options(judge_options) or None,
+            "report_to": report_to,
         }  # fmt: skip
         config, layers = resolve_config(flags=flags, file=config_file)
         if only_estimate:

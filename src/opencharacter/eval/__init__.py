@@ -51,13 +51,12 @@ def evaluate(
     """
     from opencharacter.eval.report import write_report  # noqa: PLC0415 - matplotlib, lazily
     from opencharacter.eval.stage import run_eval  # noqa: PLC0415 - imports the pipeline
-    from opencharacter.pipeline import open_context, resume_run  # noqa: PLC0415
+    from opencharacter.pipeline import close_trackers, open_context, resume_run  # noqa: PLC0415
 
     run, config = resume_run(run_dir, {"judge": judge, "judge_backend": judge_backend,
                                        "judge_backend_options": judge_options,
                                        "until": "eval"})  # fmt: skip
-    with run:
-        context = open_context(run, config, progress=progress)
+    with run, close_trackers(open_context(run, config, progress=progress)) as context:
         summary = run_eval(context, capabilities=capabilities, capability_limit=capability_limit)
         write_report(run.path)
     return summary

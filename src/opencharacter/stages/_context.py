@@ -18,6 +18,7 @@ from opencharacter.filters import FilterChain, QualityReport
 from opencharacter.protocols import Capabilities, StepMetrics, Student, Teacher, Trainer
 from opencharacter.runstore import FILTERED, RunDir
 from opencharacter.stages._engine import Dispatcher, RetryPolicy
+from opencharacter.trackers import Trackers
 from opencharacter.types import (
     Completion,
     Price,
@@ -80,6 +81,8 @@ class StageContext:
     """What the ``"teacher"`` and ``"student"`` backends can do (default: everything, locally)."""
     prices: Mapping[str, Price] = attrs.field(factory=dict)
     """Prices by model: the backends' tables under the run's ``prices`` setting."""
+    trackers: Trackers = attrs.field(factory=Trackers)
+    """The experiment trackers the run reports to (``report_to``); none by default."""
 
     def side(self, side: str) -> Capabilities:
         """Return the capabilities of the ``"teacher"`` or ``"student"`` backend."""
@@ -254,6 +257,7 @@ class StageRecorder:
         self.context.run.log_metrics({"stage": step.stage, "step": step.step,
                                       "total_steps": step.total_steps, **step.metrics,
                                       **tokens})  # fmt: skip
+        self.context.trackers.step(step.stage, {**step.metrics, **tokens})
         self._report()
         self._save(state="running")
 
@@ -296,6 +300,7 @@ class StageRecorder:
             self._report(self.quality.summary())
         self._save(state="done", **fields)
         self.context.run.event("stage-end", stage=self.stage, **fields)
+        self.context.trackers.stage_done(self.stage, self.context.run.stage(self.stage))
 
     def fail(self, error: BaseException) -> None:
         """Mark the stage failed (or interrupted), keeping what it counted."""
