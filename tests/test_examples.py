@@ -13,7 +13,7 @@ from opencharacter.config import resolve_config
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
-@pytest.mark.parametrize("script", ["tour.py", "run_pipeline.py"])
+@pytest.mark.parametrize("script", ["tour.py", "run_pipeline.py", "bigram_backend.py"])
 def test_example_scripts_run(script, tmp_path):
     """Each example script finishes on the simulated backend and writes its run directory."""
     result = subprocess.run(
