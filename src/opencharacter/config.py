@@ -21,7 +21,7 @@ from attrs import validators as v
 
 from opencharacter.convert import build, convert
 from opencharacter.errors import ConfigError
-from opencharacter.eval.settings import EvalSettings
+from opencharacter.eval.settings import EvalSettings, split_names
 from opencharacter.registry import DEFAULT_BACKEND, get_backend_spec
 from opencharacter.trackers import TRACKERS
 from opencharacter.training import DPOConfig, SFTConfig
@@ -134,8 +134,7 @@ def _tracker_names(value: str | Sequence[str]) -> tuple[str, ...]:
     Raises:
         ConfigError: a name that is not a tracker.
     """
-    items = [value] if isinstance(value, str) else value
-    names = tuple(name.strip() for item in items for name in str(item).split(",") if name.strip())
+    names = split_names(value)
     unknown = [name for name in names if name not in TRACKERS]
     if unknown:
         msg = f"report_to: unknown tracker {unknown[0]!r}; choose from {', '.join(TRACKERS)}"

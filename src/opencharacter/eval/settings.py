@@ -7,6 +7,7 @@ with the other counts (:attr:`opencharacter.config.Counts.eval_prompts`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import attrs
@@ -15,11 +16,14 @@ from attrs import validators as v
 Engine = Literal["tfidf", "encoder"]
 
 
-def _names(values: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """Accept one name or several (a TOML list, a comma-separated flag)."""
-    if isinstance(values, str):
-        return tuple(name.strip() for name in values.split(",") if name.strip())
-    return tuple(values)
+def split_names(values: str | Sequence[str]) -> tuple[str, ...]:
+    """Accept one name, a comma-separated list (a flag, a variable) or a list (TOML, Python).
+
+    >>> split_names("a, b"), split_names(["a,b", "c"])
+    (('a', 'b'), ('a', 'b', 'c'))
+    """
+    items = [values] if isinstance(values, str) else values
+    return tuple(n.strip() for item in items for n in str(item).split(",") if n.strip())
 
 
 @attrs.frozen(kw_only=True)
@@ -45,7 +49,7 @@ class EvalSettings:
     """
 
     prompts: str = attrs.field(default="builtin", validator=v.min_len(1))
-    personas: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    personas: tuple[str, ...] = attrs.field(default=(), converter=split_names)
     classifier: Engine = attrs.field(default="tfidf", validator=v.in_(("tfidf", "encoder")))
     classifier_model: str = "answerdotai/ModernBERT-base"
     judge_tokens: int = attrs.field(default=1024, validator=v.ge(1))
@@ -53,5 +57,5 @@ class EvalSettings:
                                             validator=[v.ge(0.0), v.le(1.0)])  # fmt: skip
     bootstrap: int = attrs.field(default=200, validator=v.ge(200))
     persistence_turns: int = attrs.field(default=4, validator=v.ge(1))
-    capabilities: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    capabilities: tuple[str, ...] = attrs.field(default=(), converter=split_names)
     capability_limit: int | None = None
