@@ -103,3 +103,19 @@ def test_a_malformed_row_is_a_user_error(tmp_path):
     result = CliRunner().invoke(cli, ["filter", str(source), "--out", str(tmp_path / "k.jsonl")])
     assert result.exit_code != 0
     assert "id" in str(result.exception)
+
+
+def test_a_hand_made_file_keeps_its_last_row_and_outputs_are_written_afresh(tmp_path):
+    """A last line without its newline is a row, and running twice gives the same files."""
+    source = tmp_path / "pairs.jsonl"
+    source.write_text(json.dumps(dpo("a", GOOD)) + "\n" + json.dumps(dpo("b", GOOD)))
+    kept = tmp_path / "kept.jsonl"
+    for _ in range(2):
+        result = CliRunner().invoke(cli, ["filter", str(source), "--out", str(kept)])
+        assert result.exit_code == 0, result.output
+        assert "kept 2 of 2 rows" in result.output
+    assert [r["id"] for r in read_jsonl(kept)] == ["a", "b"]
+    same = CliRunner().invoke(cli, ["filter", str(source), "--out", str(source)])
+    assert same.exit_code == 2
+    assert "is SOURCE itself" in same.output
+    assert len(source.read_text().splitlines()) == 2

@@ -252,3 +252,16 @@ def test_generic_prompts_come_from_a_user_file(tmp_path):
     text.write_text("One?\n\nTwo.\n")
     assert list(load_generic_prompts(str(text))) == ["One?", "Two."]
     assert len(load_generic_prompts(None)) >= 300
+
+
+def test_a_teacher_of_its_own_is_timed_and_priced_with_its_own_options():
+    """Naming a teacher backend gives it its own options everywhere: never the student's."""
+    from opencharacter.config import RunConfig, teacher_side  # noqa: PLC0415
+    from opencharacter.estimate import side_timing  # noqa: PLC0415
+
+    config = RunConfig(constitution="sarcasm", teacher="big", student="small",
+                       backend="simulated", backend_options={"latency_ms": "500"},
+                       teacher_backend="simulated")  # fmt: skip
+    assert teacher_side(config) == ("simulated", {})
+    assert side_timing(config, "student").request_seconds == 0.5
+    assert side_timing(config, "teacher").request_seconds == 0.0

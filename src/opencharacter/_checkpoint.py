@@ -17,7 +17,9 @@ from opencharacter._records import frozen_meta as _frozen_meta
 from opencharacter._records import nonempty_text as _nonempty_text
 from opencharacter.errors import ConfigError, DataError
 
-CheckpointKind: TypeAlias = Literal["dpo", "sft", "merged"]
+#: The stage that produced a checkpoint; ``"external"``: a model trained elsewhere, recorded by
+#: :func:`opencharacter.eval.evaluate_model` to be evaluated.
+CheckpointKind: TypeAlias = Literal["dpo", "sft", "merged", "external"]
 
 
 def _utc_now() -> str:
@@ -35,9 +37,9 @@ class Checkpoint:
     Attributes:
         backend: the name of the backend that made it.
         base_model: the model the adapter applies to.
-        uri: what a sampler loads: a local adapter folder, or a remote sampler path
-            (``tinker://<run>/sampler_weights/<name>``).
-        kind: the stage that produced it.
+        uri: what a sampler loads: a local adapter (or full-weights) folder, or a remote
+            sampler path (``tinker://<run>/sampler_weights/<name>``).
+        kind: the stage that produced it (``"external"``: trained elsewhere).
         state_uri: the resumable training state (weights and optimiser), where the backend
             keeps it apart from ``uri`` (``tinker://<run>/weights/<name>``); training further
             starts from it. ``None`` when ``uri`` serves both.
@@ -50,7 +52,7 @@ class Checkpoint:
     backend: str = attrs.field(validator=_nonempty_text)
     base_model: str = attrs.field(validator=_nonempty_text)
     uri: str = attrs.field(validator=_nonempty_text)
-    kind: CheckpointKind = attrs.field(validator=v.in_(("dpo", "sft", "merged")))
+    kind: CheckpointKind = attrs.field(validator=v.in_(("dpo", "sft", "merged", "external")))
     state_uri: str | None = attrs.field(default=None, validator=v.optional(_nonempty_text))
     expires: str | None = attrs.field(default=None, validator=v.optional(_nonempty_text))
     parent: str | None = attrs.field(default=None, validator=v.optional(_nonempty_text))

@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from opencharacter.config import RunConfig, resolve_config
+from opencharacter.config import EXTERNAL_CHECKPOINT, RunConfig, resolve_config
 from opencharacter.errors import ConfigError
 from opencharacter.jsonl import JsonlWriter
 from opencharacter.protocols import Backend, Student
@@ -44,10 +44,11 @@ from opencharacter.types import (
     to_dicts,
 )
 
-#: The stages one can chat with: the base weights, or a trained checkpoint.
-CHAT_STAGES = ("base", "dpo", "sft")
-#: Trained stages, latest first: the default is the first with a checkpoint.
-_TRAINED = ("sft", "dpo")
+#: The stages one can chat with: the base weights, a trained checkpoint, or the model an
+#: evaluation-only run evaluates (trained elsewhere).
+CHAT_STAGES = ("base", "dpo", "sft", EXTERNAL_CHECKPOINT)
+#: Trained models, latest first: the default is the first with a checkpoint.
+_TRAINED = ("sft", "dpo", EXTERNAL_CHECKPOINT)
 #: The folder of the transcripts, inside the run directory.
 CHAT_DIR = "chat"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -58,13 +59,14 @@ def choose_stage(checkpoints: Mapping[str, Any], stage: str | None) -> str:
 
     Args:
         checkpoints: the manifest's ``checkpoints`` section (stage name -> record).
-        stage: ``"base"``, ``"dpo"``, ``"sft"`` or ``None`` for the latest trained.
+        stage: ``"base"``, ``"dpo"``, ``"sft"``, ``"external"`` or ``None`` for the latest
+            trained.
 
     Raises:
         ConfigError: ``stage`` is unknown or has no checkpoint, or (by default) nothing is
             trained yet; the message names the stages there are.
 
-    Example:
+    Examples:
         >>> choose_stage({"dpo": {"uri": "x"}}, None)
         'dpo'
     """

@@ -33,6 +33,9 @@ Stage = Literal["prompts", "distill", "dpo", "introspect", "sft", "eval"]
 STAGES: tuple[Stage, ...] = get_args(Stage)
 #: The stages that train the student.
 TRAINING_STAGES: tuple[Stage, ...] = ("dpo", "sft")
+#: The checkpoint of an evaluation-only run: a model trained elsewhere
+#: (:func:`opencharacter.eval.evaluate_model` records it; only the ``eval`` stage runs there).
+EXTERNAL_CHECKPOINT = "external"
 #: The stages that make training data.
 DATA_STAGES: tuple[Stage, ...] = ("prompts", "distill", "introspect")
 _count = v.and_(v.instance_of(int), v.ge(0))
@@ -237,18 +240,34 @@ def _jsonable(_instance: object, _field: object, value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+def teacher_side(config: RunConfig) -> tuple[str, Mapping[str, Any]]:
+    """Return the teacher's backend and its options: the one rule every part of a run reads.
+
+    The teacher shares the student's backend instance (and options) unless it names a backend
+    or options of its own; then it gets its own instance with only its own options, so a
+    teacher on another backend never inherits options meant for the student's.
+
+    >>> base = {"constitution": "sarcasm", "teacher": "big", "student": "small"}
+    >>> teacher_side(RunConfig(**base, backend="local", backend_options={"engine": "vllm"}))
+    ('local', {'engine': 'vllm'})
+    >>> teacher_side(RunConfig(**base, backend="local", teacher_backend="simulated",
+    ...                        backend_options={"engine": "vllm"}))
+    ('simulated', {})
+    """
+    if config.teacher_backend or config.teacher_backend_options:
+        return config.teacher_backend or config.backend, config.teacher_backend_options
+    return config.backend, config.backend_options
+
+
 def price_table(config: RunConfig) -> dict[str, Price]:
     """Return the prices a run uses: its backends' own tables under its ``prices`` setting.
 
     A backend priced per deployment prices the model it serves in the run from its options.
     """
-    own_options = config.teacher_backend or config.teacher_backend_options
     sides = (
         (config.backend, config.backend_options, config.student),
-        (config.teacher_backend or config.backend,
-         config.teacher_backend_options if own_options else config.backend_options,
-         config.teacher),
-    )  # fmt: skip
+        (*teacher_side(config), config.teacher),
+    )
     table: dict[str, Price] = {}
     for backend, _, _ in sides:
         table.update(get_backend_spec(backend).prices)
@@ -333,7 +352,7 @@ def resolve_config(
     Raises:
         ConfigError: an unknown key, a wrong type, or an invalid value, with where it came from.
 
-    Example:
+    Examples:
         >>> config, _ = resolve_config(flags={"constitution": "pirate", "scale": "smoke"},
         ...                            environ={"OPENCHARACTER_SEED": "7"})
         >>> config.seed, config.counts.samples_per_prompt

@@ -13,7 +13,7 @@ import math
 
 import attrs
 
-from opencharacter.config import STAGES, RunConfig, price_table
+from opencharacter.config import STAGES, RunConfig, price_table, teacher_side
 from opencharacter.constitution import Constitution
 from opencharacter.eval.stage import planned_requests
 from opencharacter.registry import ServiceTiming, get_backend_spec
@@ -88,10 +88,9 @@ def side_timing(config: RunConfig, side: str) -> ServiceTiming:
 
     The plugin's own (given that side's options), or a flat assumed latency without one.
     """
-    backend, options = config.backend, config.backend_options
-    if side == "teacher":
-        backend = config.teacher_backend or config.backend
-        options = config.teacher_backend_options or options
+    backend, options = (
+        teacher_side(config) if side == "teacher" else (config.backend, config.backend_options)
+    )
     timing = get_backend_spec(backend).timing_for(options)
     if timing is None:
         return ServiceTiming(request_seconds=ASSUMED_LATENCY_S, source=f"{ASSUMED_LATENCY_S:g} s "

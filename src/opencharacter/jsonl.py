@@ -106,8 +106,16 @@ class JsonlWriter:
         self.close()
 
 
-def read_jsonl(path: str | os.PathLike[str]) -> Generator[dict[str, Any]]:
+def read_jsonl(
+    path: str | os.PathLike[str], *, user_file: bool = False
+) -> Generator[dict[str, Any]]:
     """Yield the JSON objects of ``path`` in order (nothing if the file does not exist).
+
+    Args:
+        path: the file.
+        user_file: a file people wrote, not one of a run's: its last line needs no newline.
+            In a run's files a line without its newline is a write cut short by a crash, and
+            is ignored (the writer removes it before appending).
 
     Raises:
         DataError: a line other than a torn last one is not a JSON object; the message
@@ -118,7 +126,7 @@ def read_jsonl(path: str | os.PathLike[str]) -> Generator[dict[str, Any]]:
         return
     with path.open("rb") as handle:
         for lineno, raw in enumerate(handle, start=1):
-            if not raw.endswith(b"\n"):
+            if not raw.endswith(b"\n") and not user_file:
                 # The writer removes an unterminated last line before appending, so the
                 # reader must not count it either, even when it happens to parse.
                 logger.warning("%s:%d: ignored a torn last line left by a crash", path, lineno)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,14 @@ import attrs
 
 from opencharacter import trackers
 from opencharacter.capabilities import Adjustment, describe, explicit_settings, fit_config
-from opencharacter.config import STAGES, RunConfig, price_table, resolve_config
+from opencharacter.config import (
+    EXTERNAL_CHECKPOINT,
+    STAGES,
+    RunConfig,
+    price_table,
+    resolve_config,
+    teacher_side,
+)
 from opencharacter.constitution import Constitution, load_constitution
 from opencharacter.errors import ConfigError
 from opencharacter.eval.stage import require_packages, run_eval
@@ -88,7 +95,7 @@ def _record_start(run: RunDir, config: RunConfig, layers: Mapping[str, Any]) -> 
         seed=config.seed,
         backends={
             "student": config.backend,
-            "teacher": config.teacher_backend or config.backend,
+            "teacher": teacher_side(config)[0],
         },
         models={"teacher": config.teacher, "student": config.student, "name": config.name},
     )
@@ -128,7 +135,11 @@ def _resumed_config(run: RunDir, changes: Mapping[str, Any]) -> RunConfig:
         raise ConfigError(msg)
     refused = sorted(set(changes) - RESUMABLE)
     if refused:
-        msg = f"cannot change {', '.join(refused)} when resuming; only {sorted(RESUMABLE)}"
+        msg = (
+            f"cannot change {', '.join(refused)} when resuming {run.path}: the run's data was "
+            "made with its own settings. Resume without it, or start a new run with --run-dir. "
+            f"A resume may change only: {', '.join(sorted(RESUMABLE))}"
+        )
         raise ConfigError(msg)
     config, _ = resolve_config(flags={**saved, **changes}, environ={})
     return config
@@ -181,9 +192,8 @@ def prepare_backends(config: RunConfig, layers: Mapping[str, Any] | None = None)
     trackers.require(config.report_to)
     student = load_backend(config.backend, config.backend_options)
     teacher = student
-    if config.teacher_backend or config.teacher_backend_options:
-        teacher = load_backend(config.teacher_backend or config.backend,
-                               config.teacher_backend_options)  # fmt: skip
+    if config.teacher_backend or config.teacher_backend_options:  # an instance of its own
+        teacher = load_backend(*teacher_side(config))
     judge = teacher
     if config.judge_backend_options or config.judge_backend not in (None, teacher.name):
         judge = load_backend(config.judge_backend or teacher.name, config.judge_backend_options)
@@ -257,12 +267,13 @@ def run_pipeline(
 
     ``backends``: as :func:`open_context` takes them.
     """
+    stages = [s for s in STAGES[: STAGES.index(config.until) + 1]
+              if run.stage(s).get("state") != "done"]  # fmt: skip
+    _refuse_training_an_evaluation(run, stages)
     context = open_context(run, config, progress=progress, backends=backends)
     results: dict[str, Any] = {}
     with close_trackers(context):
-        for stage in STAGES[: STAGES.index(config.until) + 1]:
-            if run.stage(stage).get("state") == "done":
-                continue
+        for stage in stages:
             result = STAGE_FUNCTIONS[stage](context)
             results[stage] = attrs.asdict(result) if attrs.has(type(result)) else result
     if config.until == "eval":
@@ -272,6 +283,16 @@ def run_pipeline(
     run.event("pipeline-end", until=config.until)
     run.save_manifest()
     return results
+
+
+def _refuse_training_an_evaluation(run: RunDir, stages: Sequence[str]) -> None:
+    """Stop data or training stages on an evaluation of a model trained elsewhere."""
+    if run.checkpoint(EXTERNAL_CHECKPOINT) is not None and set(stages) - {"eval"}:
+        msg = (
+            f"{run.path} evaluates a model trained elsewhere: only its evaluation runs there "
+            f"(opencharacter eval {run.path}); train in a run of its own"
+        )
+        raise ConfigError(msg)
 
 
 def run_stage(
@@ -286,8 +307,10 @@ def run_stage(
         msg = f"unknown stage {stage!r}; choose one of {', '.join(STAGE_FUNCTIONS)}"
         raise ConfigError(msg)
     run, config = resume_run(Path(run_dir), overrides)
-    with run, close_trackers(context := open_context(run, config, progress=progress)):
-        return STAGE_FUNCTIONS[stage](context)
+    with run:
+        _refuse_training_an_evaluation(run, [stage])
+        with close_trackers(context := open_context(run, config, progress=progress)):
+            return STAGE_FUNCTIONS[stage](context)
 
 
 @contextlib.contextmanager

@@ -38,6 +38,11 @@ from opencharacter.types import Price
 
 ENTRY_POINT_GROUP = "opencharacter.backends"
 DEFAULT_BACKEND = "tinker"
+#: How to install each first-party backend plugin, for a name asked for but not installed.
+_FIRST_PARTY: Mapping[str, str] = {
+    name: f'pip install "opencharacter[{name}]" (from a clone: pip install ./backends/{name})'
+    for name in ("local", "openai", "tinker")
+}
 
 
 @attrs.frozen(kw_only=True)
@@ -232,7 +237,8 @@ def get_backend_spec(name: str) -> BackendSpec:
     """Return the spec of the backend called ``name``, importing only that plugin.
 
     Raises:
-        UnknownBackendError: no such backend; the message lists the installed ones.
+        UnknownBackendError: no such backend; the message lists the installed ones (and says
+            how to install a first-party one).
     """
     if name in _registered:
         return _registered[name]
@@ -242,6 +248,8 @@ def get_backend_spec(name: str) -> BackendSpec:
     installed = sorted(available_backends())
     close = difflib.get_close_matches(name, installed, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
+    if name in _FIRST_PARTY:
+        hint = f" Its plugin is not installed; install it with: {_FIRST_PARTY[name]}."
     listing = ", ".join(installed) or "none"
     msg = f"No backend named {name!r}.{hint} Installed backends: {listing}."
     raise UnknownBackendError(msg)
@@ -250,7 +258,7 @@ def get_backend_spec(name: str) -> BackendSpec:
 def load_backend(name: str, options: Mapping[str, Any] | None = None) -> Backend:
     """Return the backend called ``name``, built with ``options`` (see :meth:`BackendSpec.load`).
 
-    Example:
+    Examples:
         >>> backend = load_backend("simulated", {"seed": "7"})
         >>> backend.name
         'simulated'

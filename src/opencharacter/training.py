@@ -107,7 +107,7 @@ class DPOConfig(_OptimConfig):
     ``kl_coef`` x the squared log-ratio term, as the paper's fork computes it. Neither TRL's
     nor Tinker's DPO has the last term; backends add it themselves.
 
-    Example:
+    Examples:
         >>> config = DPOConfig(learning_rate=1e-5)
         >>> config.beta, config.nll_coef, config.kl_coef
         (0.1, 0.1, 0.001)
@@ -128,9 +128,9 @@ class SFTConfig(_OptimConfig):
         start: how SFT builds on the DPO checkpoint. ``"stack"`` trains a new adapter on the
             DPO-merged weights, the model the paper evaluated; ``"continue"`` keeps training
             the DPO adapter itself (cheaper, one adapter to ship).
-        learning_rate, lr_schedule, min_lr_ratio, warmup_ratio, adam_betas, weight_decay,
-        max_grad_norm, epochs, batch_size, micro_batch_size, lora, seed: as in
-            :class:`DPOConfig`, with the same paper values (lr 5e-5 cosine, 1 epoch, batch 32).
+
+    The optimiser, batch, LoRA and seed fields are those of :class:`DPOConfig`, with the same
+    paper values (lr 5e-5 cosine, 1 epoch, batch 32).
 
     Loss is taken on every assistant turn of each conversation, not only the last one (the
     paper's trainer used the last message only, which corrupted its multi-turn rows).

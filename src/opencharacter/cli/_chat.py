@@ -33,7 +33,7 @@ _HELP = "/reset clears the history, /exit (or end of input) quits"
 @click.option(
     "--stage",
     type=click.Choice(CHAT_STAGES),
-    help="The model to chat with (default: the latest trained, sft else dpo).",
+    help="The model to chat with (default: the latest trained: sft, else dpo, else external).",
 )
 @click.option("--compare", is_flag=True, help="Answer each message with the base model too.")
 def chat(run_dir: Path, stage: str | None, compare: bool) -> None:

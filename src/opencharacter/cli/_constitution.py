@@ -95,7 +95,11 @@ _STARTER = Constitution(
 
 @constitution.command()
 @click.argument("name")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="File to write.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (default: NAME.toml).",
+)
 @click.option("--from", "source", metavar="NAME|PATH", help="Start from an existing constitution.")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def new(name: str, out: Path | None, source: str | None, force: bool) -> None:

@@ -27,7 +27,9 @@ console = Console(highlight=False, soft_wrap=True)
     help="Where the run goes.",
 )
 @click.option("--persona", default="sarcasm", show_default=True, help="A built-in persona.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed for every random choice."
+)
 @click.option("--backend", help="A backend that offers a demo (default: the first installed).")
 def demo(run_dir: Path, persona: str, seed: int, backend: str | None) -> None:
     """Run every stage on this machine in minutes, as a backend plugin's demo preset says.

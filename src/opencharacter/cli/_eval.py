@@ -14,8 +14,10 @@ from opencharacter.eval import evaluate
 
 @click.command("eval")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--judge", help="Judge model (default: the run's teacher).")
-@click.option("--judge-backend", help="The judge's backend (default: the teacher's).")
+@click.option("--judge", help="Judge model (default: the run's judge, else its teacher).")
+@click.option(
+    "--judge-backend", help="The judge's backend (default: the run's, else the teacher's)."
+)
 @click.option(
     "--judge-option",
     "judge_options",
@@ -31,7 +33,9 @@ from opencharacter.eval import evaluate
     help="An inspect_ai task to run on base and trained models (repeatable), "
     "e.g. inspect_evals/gsm8k.",
 )
-@click.option("--limit", type=click.IntRange(min=1), help="Samples per capability task.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), help="Samples per capability task (default: all)."
+)
 def eval_(
     *,
     run_dir: Path,

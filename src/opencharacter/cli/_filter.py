@@ -56,8 +56,13 @@ def _answers(row: Any, side: str) -> list[str]:
     multiple=True,
     help="A name the teacher was given, replaced by --student-name (repeatable).",
 )
-@click.option("--student-name", help="The trained model's name; never an identity leak.")
-@click.option("--report", is_flag=True, help="Also print quality counts and drift metrics.")
+@click.option(
+    "--student-name",
+    help="The trained model's name: it replaces teacher names, and is no identity leak.",
+)
+@click.option(
+    "--report", is_flag=True, help="Also print drops by side and drift metrics of the kept answers."
+)
 def filter_(
     *,
     source: Path,
@@ -71,13 +76,23 @@ def filter_(
     """Filter SOURCE's rows; rows keep their ids, dropped rows carry their reasons.
 
     Rows stream through one at a time, so memory stays flat however large the file (except
-    with --report, which keeps the kept answers to measure drift).
+    with --report, which keeps the kept answers to measure drift). --out and --rejected are
+    written afresh.
     """
+    for target in (out, rejected):
+        if target is not None and target.resolve() == source.resolve():
+            msg = f"{target} is SOURCE itself; write the filtered rows to another file"
+            raise click.BadParameter(msg)
+        if target is not None:
+            target.unlink(missing_ok=True)
     quality = QualityReport()
     chosen: list[str] = []
     other: list[str] = []
     # closing(): a bad row raises mid-file, and the reader's file must close then, not at GC
-    with JsonlWriter(out, fsync_interval=5.0) as kept_file, closing(read_jsonl(source)) as rows:
+    with (
+        JsonlWriter(out, fsync_interval=5.0) as kept_file,
+        closing(read_jsonl(source, user_file=True)) as rows,
+    ):
         dropped_file = JsonlWriter(rejected, fsync_interval=5.0) if rejected else None
         try:
             for result in filter_rows(rows, _chains(stage, teacher_names, student_name)):

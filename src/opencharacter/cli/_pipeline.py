@@ -70,11 +70,11 @@ def _print_estimate(config: Any) -> None:
 @click.command()
 @click.argument("constitution", required=False)
 @click.option("--backend", help="Backend for the student and training (default: tinker).")
-@click.option("--teacher-backend", help="Backend for the teacher, if different.")
+@click.option("--teacher-backend", help="Backend for the teacher (default: the student's).")
 @click.option("--judge", help="Judge model of the evaluations (default: the teacher).")
 @click.option("--judge-backend", help="The judge's backend (default: the teacher's).")
-@click.option("--teacher", help="Teacher model.")
-@click.option("--student", help="Student model.")
+@click.option("--teacher", help="Teacher model (default: its backend's own).")
+@click.option("--student", help="Student model (default: its backend's own).")
 @click.option(
     "-o",
     "--option",
@@ -97,14 +97,18 @@ def _print_estimate(config: Any) -> None:
     metavar="KEY=VALUE",
     help="Option of the judge's backend (repeatable); the judge then gets its own.",
 )
-@click.option("--scale", type=click.Choice(list(SCALES)), help="Preset of counts.")
+@click.option("--scale", type=click.Choice(list(SCALES)), help="Preset of counts (default: mini).")
 @click.option(
     "--report-to",
     metavar="TRACKERS",
     help="Experiment trackers for the metrics: wandb, mlflow, trackio (comma-separated).",
 )
-@click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight per model.")
-@click.option("--seed", type=int, help="Seed for every random choice.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="Requests in flight per model (default: the backend's own, else 64).",
+)
+@click.option("--seed", type=int, help="Seed for every random choice (default: 0).")
 @click.option(
     "--run-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -113,14 +117,14 @@ def _print_estimate(config: Any) -> None:
 @click.option(
     "--resume",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="Continue a stopped run where it stopped.",
+    help="Continue a stopped run where it stopped, with its own settings.",
 )
-@click.option("--until", type=click.Choice(STAGES), help="Stop after this stage.")
+@click.option("--until", type=click.Choice(STAGES), help="Stop after this stage (default: eval).")
 @click.option(
     "--config",
     "config_file",
     type=click.Path(dir_okay=False, exists=True),
-    help="A TOML config file.",
+    help="A TOML config file of run settings; flags override it.",
 )
 @click.option(
     "--estimate",
@@ -152,26 +156,28 @@ def pipeline(
 ) -> None:
     """Run the whole pipeline on CONSTITUTION (a built-in name or a file), or --resume one."""
     backends: Backends | None = None  # a resumed run prepares them from its own manifest
+    flags = {
+        "constitution": constitution, "backend": backend, "teacher_backend": teacher_backend,
+        "teacher": teacher, "student": student, "scale": scale, "concurrency": concurrency,
+        "seed": seed, "until": until, "backend_options": backend_options(options) or None,
+        "judge": judge, "judge_backend": judge_backend,
+        "teacher_backend_options": backend_options(teacher_options) or None,
+        "judge_backend_options": backend_options(judge_options) or None,
+        "report_to": report_to,
+    }  # fmt: skip
     if resume is not None:
-        if constitution or run_dir:
-            msg = "--resume takes the run's own settings; drop CONSTITUTION and --run-dir"
+        if run_dir or config_file or only_estimate:
+            msg = "--resume takes the run's own settings; drop --run-dir, --config and --estimate"
             raise ConfigError(msg)
-        run, config = resume_run(resume, {"until": until, "concurrency": concurrency})
+        # Every flag given goes to resume_run, which refuses those that shape the data.
+        run, config = resume_run(resume, flags)
     else:
-        flags = {
-            "constitution": constitution, "backend": backend, "teacher_backend": teacher_backend,
-            "teacher": teacher, "student": student, "scale": scale, "concurrency": concurrency,
-            "seed": seed, "until": until, "backend_options": backend_options(options) or None,
-            "judge": judge, "judge_backend": judge_backend,
-            "teacher_backend_options": backend_options(teacher_options) or None,
-            "judge_backend_options": backend_options(judge_options) or None,
-            "report_to": report_to,
-        }  # fmt: skip
         config, layers = resolve_config(flags=flags, file=config_file)
         if only_estimate:
             _print_estimate(config)
             return
-        target = run_dir or Path("runs") / load_constitution(config.constitution).name
+        name = load_constitution(config.constitution).name  # a bad one fails before any folder
+        target = run_dir or Path("runs") / name
         backends = prepare_backends(config, layers)  # a run that cannot start makes no folder
         run = start_run(target, config, layers)
     with run, progress_display() as update:
@@ -184,7 +190,11 @@ def pipeline(
 @click.command()
 @click.argument("stage", type=click.Choice(DATA_STAGES))
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight per model.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="Requests in flight per model (default: the run's own).",
+)
 def generate(stage: str, run_dir: Path, concurrency: int | None) -> None:
     """Run one data stage on an existing run directory (it resumes where it stopped)."""
     with progress_display() as update:

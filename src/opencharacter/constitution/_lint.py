@@ -100,7 +100,7 @@ def lint(constitution: Constitution) -> list[LintWarning]:
     Returns:
         The warnings; empty for a good, descriptive constitution.
 
-    Example:
+    Examples:
         >>> from opencharacter.constitution import Constitution, Trait
         >>> c = Constitution(name="x", traits=[Trait(text="You are sarcastic.")])
         >>> [w.code for w in lint(c)]

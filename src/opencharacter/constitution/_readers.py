@@ -87,7 +87,7 @@ def load_constitution(name_or_path: str | os.PathLike[str]) -> Constitution:
         ConstitutionError: the file is malformed, or the argument is neither a file nor a
             built-in name (the message lists the built-ins and the closest match).
 
-    Example:
+    Examples:
         >>> load_constitution("no-such-persona")  # doctest: +IGNORE_EXCEPTION_DETAIL
         Traceback (most recent call last):
         opencharacter.errors.ConstitutionError: 'no-such-persona' is neither a file nor ...
@@ -120,7 +120,7 @@ def parse_constitution(data: bytes | str, *, source: str, fmt: str | None = None
         ConstitutionError: the content is malformed; the message names ``source``, the place
             and the fix.
 
-    Example:
+    Examples:
         >>> c = parse_constitution("- I find absurdity everywhere.\n", source="wry.txt")
         >>> c.name, c.traits[0].text
         ('wry', 'I find absurdity everywhere.')

@@ -49,7 +49,8 @@ class Plan:
         prompts: evaluation prompts by id.
         persona: the run's persona (its constitution's name).
         personas: constitutions by name, the run's own first, for the prompted baselines.
-        trained: the final checkpoint's name (``"sft"``, else ``"dpo"``).
+        trained: the final checkpoint's name (``"sft"``, else ``"dpo"``; ``"external"`` for
+            a model trained elsewhere).
         checkpoints: every trained checkpoint's name, in training order.
     """
 

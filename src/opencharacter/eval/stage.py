@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from opencharacter.config import TRAINING_STAGES, RunConfig
+from opencharacter.config import EXTERNAL_CHECKPOINT, TRAINING_STAGES, RunConfig
 from opencharacter.constitution import Constitution, builtin_names, load_constitution
 from opencharacter.errors import ConfigError, MissingDependencyError
 from opencharacter.eval import analysis
@@ -121,9 +121,14 @@ def planned_requests(config: RunConfig) -> tuple[int, int]:
 def make_plan(context: StageContext) -> Plan:
     """Return what the evaluation asks: its prompts, personas and trained checkpoints."""
     run, config = context.run, context.config
-    checkpoints = tuple(name for name in ("dpo", "sft") if run.checkpoint(name) is not None)
+    checkpoints = tuple(
+        name for name in (*TRAINING_STAGES, EXTERNAL_CHECKPOINT) if run.checkpoint(name) is not None
+    )
     if not checkpoints:
-        msg = f"{run.path}: nothing trained to evaluate; run the dpo and sft stages first"
+        msg = (
+            f"{run.path}: nothing trained to evaluate; run the dpo and sft stages first (a "
+            "model trained elsewhere: opencharacter.eval.evaluate_model)"
+        )
         raise ConfigError(msg)
     prompts = load_prompts(config.evaluation.prompts, limit=config.counts.eval_prompts,
                            seed=config.seed)  # fmt: skip

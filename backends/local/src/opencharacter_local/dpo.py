@@ -45,7 +45,7 @@ def squared_log_ratio(
     Returns:
         A ``(batch,)`` tensor, differentiable through ``policy_logps``.
 
-    Example:
+    Examples:
         >>> squared_log_ratio(torch.tensor([[0.0, -1.0, -3.0]]), torch.tensor([[5.0, -2.0, -1.0]]),
         ...                   torch.tensor([[0, 1, 1]]))
         tensor([2.5000])

@@ -192,7 +192,9 @@ class TransformersEngine:
                 request, prompt = batch[0]
                 msg = (
                     f"request {request.id} does not fit in GPU memory alone ({len(prompt)} prompt "
-                    f"tokens, max_tokens={request.params.max_tokens}); lower max_tokens"
+                    f"tokens, max_tokens={request.params.max_tokens}); lower the run's [sampling] "
+                    "token limits (answer_tokens, reflection_tokens, turn_tokens), free the GPU "
+                    "of other processes, or sample with a smaller model or on a larger GPU"
                 )
                 raise PermanentBackendError(msg, request_id=request.id) from exc
         half = len(batch) // 2

@@ -50,7 +50,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl.trainer.sft_trainer import SFTTrainer  # trl exports lazily: mypy needs the module
 
 from opencharacter import stage_dir
-from opencharacter.errors import ConfigError
+from opencharacter.errors import ConfigError, PermanentBackendError
 from opencharacter.protocols import StepCallback, Student
 from opencharacter.training import DPOConfig, SFTConfig
 from opencharacter.types import (
@@ -315,7 +315,10 @@ class LocalTrainer:
             trainer = SFTTrainer(args=sft_arguments(job.config, trainer_dir, **batching),
                                      **shared)  # fmt: skip
         trainer.remove_callback(PrinterCallback)  # the library never prints; on_step reports
-        trainer.train(resume_from_checkpoint=job.resume)
+        try:
+            trainer.train(resume_from_checkpoint=job.resume)
+        except torch.cuda.OutOfMemoryError as exc:
+            raise PermanentBackendError(_out_of_memory(job, trainer.args)) from exc
         trainer.save_model(str(Path(job.output_dir) / "adapter"))
         trainer.accelerator.wait_for_everyone()  # rank 0 removes trainer/ once all are done
         return trainer
@@ -359,6 +362,18 @@ class LocalTrainer:
         stage_dir.finish(output_dir, checkpoint)
         shutil.rmtree(args.output_dir, ignore_errors=True)
         return checkpoint
+
+
+def _out_of_memory(job: TrainingJob, args: Any) -> str:
+    """Say what ran out of GPU memory in training, and which settings make it fit."""
+    unit = "pairs" if job.kind == "dpo" else "conversations"
+    return (
+        f"{job.kind}: out of GPU memory at {args.per_device_train_batch_size} {unit} per forward "
+        f"pass of up to {job.config.max_length} tokens each. Lower the local backend's "
+        f"micro_batch_size (-o micro_batch_size=1; the batch of {job.config.batch_size} is kept "
+        f"by gradient accumulation) or {job.kind}.max_length, free the GPU of other processes, or "
+        "train on a larger GPU"
+    )
 
 
 def _refuse_followers() -> None:

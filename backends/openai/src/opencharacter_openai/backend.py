@@ -120,7 +120,8 @@ class OpenAIBackend:
         try:
             listed = list(client.models.list())
         except openai.OpenAIError as exc:
-            failure = backend_error(exc, server=self.address, request_id=None)
+            failure = backend_error(exc, server=self.address, request_id=None,
+                                    key_env=self.api_key_env)  # fmt: skip
             msg = f"start-up check: {failure}"
             raise PermanentBackendError(msg) from exc
         finally:
@@ -175,7 +176,8 @@ class OpenAIBackend:
                            timeout=self.request_timeout, max_retries=self.max_retries)  # fmt: skip
 
     def _error(self, exc: openai.OpenAIError, *, request_id: str | None) -> OpenCharacterError:
-        return backend_error(exc, server=self.address, request_id=request_id)
+        return backend_error(exc, server=self.address, request_id=request_id,
+                             key_env=self.api_key_env)  # fmt: skip
 
 
 __all__ = ["OpenAIBackend"]

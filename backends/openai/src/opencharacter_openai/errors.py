@@ -8,6 +8,7 @@ fix them. A request longer than the model's context names itself, so the row can
 
 from __future__ import annotations
 
+import os
 import re
 
 import openai
@@ -17,14 +18,24 @@ from opencharacter.errors import BackendError, PermanentBackendError, TransientB
 _CONTEXT = re.compile(r"context.length|maximum context|too many tokens|max_model_len", re.I)
 
 
-def backend_error(exc: openai.OpenAIError, *, server: str, request_id: str | None) -> BackendError:
-    """Return ``exc`` as a :class:`TransientBackendError` or :class:`PermanentBackendError`."""
-    kind, message = _classify(exc, f"the OpenAI-compatible server at {server}", request_id)
+def backend_error(
+    exc: openai.OpenAIError,
+    *,
+    server: str,
+    request_id: str | None,
+    key_env: str = "OPENAI_API_KEY",
+) -> BackendError:
+    """Return ``exc`` as a :class:`TransientBackendError` or :class:`PermanentBackendError`.
+
+    ``key_env`` is the variable the key was read from, named when the key is refused.
+    """
+    where = f"the OpenAI-compatible server at {server}"
+    kind, message = _classify(exc, where, request_id, key_env)
     return kind(message, request_id=request_id)
 
 
 def _classify(  # noqa: PLR0911 - one return per kind of failure reads best
-    exc: openai.OpenAIError, where: str, request_id: str | None
+    exc: openai.OpenAIError, where: str, request_id: str | None, key_env: str
 ) -> tuple[type[BackendError], str]:
     if isinstance(exc, openai.APITimeoutError):
         return TransientBackendError, f"{where} did not answer in time ({exc})"
@@ -34,9 +45,10 @@ def _classify(  # noqa: PLR0911 - one return per kind of failure reads best
         return PermanentBackendError, f"{where} failed: {exc}"
     status, detail = exc.status_code, _detail(exc)
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        problem = "is not set" if not os.environ.get(key_env) else "holds a key it refuses"
         return PermanentBackendError, (
-            f"{where} refuses the API key ({status}: {detail}); set the variable named by the "
-            "api_key_env option (default OPENAI_API_KEY)"
+            f"{where} refuses the API key ({status}: {detail}); {key_env} {problem}: set it to "
+            "the server's key, or name the variable that holds it with the api_key_env option"
         )
     if isinstance(exc, openai.NotFoundError):
         return PermanentBackendError, (
