@@ -110,8 +110,15 @@ def typing(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Doctests of the docs, the README and every docstring example."""
-    install_project(session, "test")
+    """Build the documentation site (strict: a warning fails it) and run every sample in it.
+
+    Doctests run over the docs, the README and every docstring; the Python and TOML samples,
+    the command lines (parsed by the real CLI), the data-format rows and the examples are run
+    by their tests. The site lands in the session's temporary folder; `mkdocs serve` shows it.
+    """
+    install_project(session, "test", "docs")
+    session.run("mkdocs", "build", "--strict", "--site-dir", session.create_tmp() + "/site",
+                env={"NO_MKDOCS_2_WARNING": "1"})  # fmt: skip
     session.run(
         "pytest",
         "-p",
@@ -123,5 +130,8 @@ def docs(session: nox.Session) -> None:
         "src/opencharacter",
         "docs",
         "README.md",
+        "tests/test_docs_samples.py",
+        "tests/test_docs_formats.py",
+        "tests/test_docs_cli.py",
         *session.posargs,
     )

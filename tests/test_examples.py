@@ -44,3 +44,12 @@ def test_paper_config_runs_on_tinker_as_written():
     assert fitted.dpo.kl_coef == 0.001
     assert fitted.sft.start == "continue"
     assert {c.setting for c in changes} == {"dpo.lora.alpha", "sft.lora.alpha"}
+
+
+def test_every_example_states_its_command_and_is_listed_in_the_docs():
+    """Each script's docstring gives its command, and docs/examples.md lists every file."""
+    page = (EXAMPLES.parent / "docs" / "examples.md").read_text()
+    for path in sorted(EXAMPLES.iterdir()):
+        assert f"`{path.name}`" in page, f"{path.name} is missing from docs/examples.md"
+        if path.suffix == ".py":
+            assert f"python examples/{path.name}" in path.read_text(), path.name
