@@ -4,6 +4,7 @@ plugin of examples/bigram_backend.py, registered from code as a third party woul
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -14,6 +15,7 @@ from opencharacter.testing import BackendContract
 class TestSimulated(BackendContract):
     model = "contract-model"
     checks_model_names = False  # a simulator serves any name
+    pipeline_options: ClassVar = {"seed": 3}
 
     @pytest.fixture
     def backend(self):
@@ -22,6 +24,8 @@ class TestSimulated(BackendContract):
 
 class TestTheExamplePlugin(BackendContract):
     model = "bigram/small"
+    pipeline_options: ClassVar = {}
+    pipeline_settings: ClassVar = {"filters": False}  # bigram babble would fail every filter
 
     @pytest.fixture
     def backend(self, monkeypatch):

@@ -3,8 +3,9 @@
 A third-party backend subclasses :class:`BackendContract` in its own tests, gives it a
 ``backend`` fixture and a model it serves, and pytest runs every check the pipeline relies on:
 the start-up check, one completion per sample of every request, token limits, seeds, students
-at their base weights, foreign checkpoints refused, and (when the backend trains) DPO then SFT
-giving checkpoints it samples from. Our own backends run it too::
+at their base weights, foreign checkpoints refused, (when the backend trains) DPO then SFT
+giving checkpoints it samples from, and, given ``pipeline_options``, the whole pipeline with
+the backend as the student (:func:`smoke_pipeline`). Our own backends run it too::
 
     import pytest
     from opencharacter.registry import load_backend
@@ -23,14 +24,16 @@ This module needs pytest; nothing else in the library imports it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
 from opencharacter.errors import ConfigError, OpenCharacterError
 from opencharacter.protocols import Backend, Capabilities, Sampler
+from opencharacter.registry import available_backends
 from opencharacter.training import DPOConfig, LoRAConfig, SFTConfig
 from opencharacter.types import (
     ChatExample,
@@ -58,6 +61,37 @@ def ask(request_id: str, *, samples: int = 1, **params: object) -> GenerationReq
                              params=SamplingParams(**params), samples=samples)  # type: ignore[arg-type]  # fmt: skip
 
 
+def smoke_pipeline(
+    run_dir: str | os.PathLike[str],
+    *,
+    backend: str,
+    student: str,
+    options: Mapping[str, Any] | None = None,
+    until: str = "sft",
+    **settings: Any,
+) -> Path:
+    """Run every stage up to ``until`` with ``backend`` as the student; return the run folder.
+
+    The simulated backend is the teacher and the judge (the fakes a plugin needs: they answer
+    in character, judge, and cost nothing), at the ``smoke`` scale, so the run takes seconds
+    beyond the plugin's own time. ``settings`` are more run settings (``filters=False`` for a
+    model that writes nonsense, ``sampling={...}``). The backend must be registered (an
+    entry point, or :func:`~opencharacter.registry.register_backend` in the test).
+    """
+    from opencharacter.config import resolve_config  # noqa: PLC0415 - the pipeline, lazily
+    from opencharacter.pipeline import prepare_backends, run_pipeline, start_run  # noqa: PLC0415
+
+    flags = {"constitution": "pirate", "backend": backend, "backend_options": options or {},
+             "student": student, "teacher_backend": "simulated", "teacher": "simulated-teacher",
+             "judge_backend": "simulated", "judge": "simulated-judge", "scale": "smoke",
+             "until": until, **settings}  # fmt: skip
+    config, layers = resolve_config(flags=flags, environ={})
+    backends = prepare_backends(config, layers)
+    with start_run(run_dir, config, layers) as run:
+        run_pipeline(run, config, backends=backends)
+        return run.path
+
+
 class BackendContract:
     """Subclass as ``Test...`` with a ``backend`` fixture and a ``model`` it serves.
 
@@ -68,12 +102,17 @@ class BackendContract:
             when it loads the model, so they say False and that check is skipped).
         unknown_model: a name the backend must refuse at start.
         lora: the adapter the training checks train (small, to stay quick).
+        pipeline_options: the backend's options for the pipeline check (which loads the
+            registered backend by name); ``None`` skips that check.
+        pipeline_settings: more run settings for it (see :func:`smoke_pipeline`).
     """
 
     model: ClassVar[str]
     checks_model_names: ClassVar[bool] = True
     unknown_model: ClassVar[str] = "opencharacter-contract/no-such-model"
     lora: ClassVar[LoRAConfig] = LoRAConfig(rank=4, alpha=8)
+    pipeline_options: ClassVar[Mapping[str, Any] | None] = None
+    pipeline_settings: ClassVar[Mapping[str, Any]] = {}
 
     @pytest.fixture
     def backend(self) -> Backend:
@@ -166,5 +205,19 @@ class BackendContract:
             assert trained.checkpoint == checkpoint
             assert len(collect(trained, [ask("trained", max_tokens=8)])) == 1
 
+    def test_the_pipeline_trains_it_as_the_student(self, backend: Backend, tmp_path: Path) -> None:
+        """Every stage through SFT, with this backend as the student and trainer."""
+        if self.pipeline_options is None:
+            pytest.skip("set pipeline_options to run the whole pipeline on the backend")
+        if backend.name not in available_backends():
+            pytest.skip(f"{backend.name!r} is not registered, so a run cannot name it")
+        until = "sft" if backend.capabilities.training else "distill"
+        run_dir = smoke_pipeline(tmp_path / "run", backend=backend.name, student=self.model,
+                                 options=self.pipeline_options, until=until,
+                                 **self.pipeline_settings)  # fmt: skip
+        assert (run_dir / "distill.jsonl").stat().st_size > 0
+        if until == "sft":
+            assert (run_dir / "sft_data.jsonl").stat().st_size > 0
 
-__all__ = ["BackendContract", "ask", "collect"]
+
+__all__ = ["BackendContract", "ask", "collect", "smoke_pipeline"]
