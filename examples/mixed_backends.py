@@ -26,6 +26,7 @@ import sys
 from opencharacter import available_backends
 from opencharacter.config import STAGES, resolve_config
 from opencharacter.console import exit_code_of, progress_display, quiet_frameworks
+from opencharacter.convert import parse_options
 from opencharacter.pipeline import prepare_backends, run_pipeline, start_run
 
 #: What a tiny random student needs (``--tiny-student``): short answers, small LoRA steps and
@@ -36,13 +37,6 @@ TINY_STUDENT = {
     "dpo": {"batch_size": 8, "learning_rate": 1e-3, "lora": {"rank": 8, "alpha": 16}},
     "sft": {"batch_size": 8, "learning_rate": 1e-3, "lora": {"rank": 8, "alpha": 16}},
 }
-
-
-def options(pairs: list[str]) -> dict[str, str]:
-    """Turn ``key=value`` flags into backend options (the backend converts the values)."""
-    if bad := [p for p in pairs if "=" not in p]:
-        sys.exit(f"options are key=value, got {bad[0]!r}")
-    return dict(p.split("=", 1) for p in pairs)
 
 
 def main() -> None:
@@ -65,10 +59,10 @@ def main() -> None:
         "scale": "smoke",
         **(TINY_STUDENT if args.tiny_student else {}),
         "teacher_backend": args.teacher_backend,
-        "teacher_backend_options": options(args.teacher_option),
+        "teacher_backend_options": parse_options(args.teacher_option),
         "teacher": args.teacher,  # None: the plugin's default
         "backend": args.backend,
-        "backend_options": options(args.option),
+        "backend_options": parse_options(args.option),
         "student": args.student,
         "until": args.until,
     }

@@ -23,6 +23,7 @@ import sys
 from opencharacter import available_backends
 from opencharacter.config import STAGES, resolve_config
 from opencharacter.console import exit_code_of, progress_display, quiet_frameworks
+from opencharacter.convert import parse_options
 from opencharacter.pipeline import prepare_backends, run_pipeline, start_run
 
 #: The run, whatever serves it.
@@ -43,13 +44,6 @@ TINY = {
 }
 
 
-def options(pairs: list[str]) -> dict[str, str]:
-    """Turn ``-o key=value`` flags into backend options (the backend converts the values)."""
-    if bad := [p for p in pairs if "=" not in p]:
-        sys.exit(f"options are key=value, got {bad[0]!r}")
-    return dict(p.split("=", 1) for p in pairs)
-
-
 def main() -> None:
     """Resolve the run for the chosen backend, check it, run it, and say what it made."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -66,7 +60,7 @@ def main() -> None:
     if args.tiny:
         models = {side: name or TINY_MODEL for side, name in models.items()}
     flags = {**SETTINGS, **(TINY if args.tiny else {}), **models, "backend": args.backend,
-             "backend_options": options(args.option), "until": args.until}  # fmt: skip
+             "backend_options": parse_options(args.option), "until": args.until}  # fmt: skip
     config, layers = resolve_config(flags=flags)  # None models: the plugin's defaults
     print(f"{config.backend}: teacher {config.teacher}, student {config.student}")
     quiet_frameworks()

@@ -12,7 +12,7 @@ import difflib
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
 import attrs
@@ -24,6 +24,24 @@ T = TypeVar("T")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 _NONE = frozenset({"none", "null", ""})
+
+
+def parse_options(pairs: Iterable[str]) -> dict[str, str]:
+    """Return ``KEY=VALUE`` strings (``-o`` flags) as backend options, values still text.
+
+    The backend's own fields convert the values (:func:`build`), as for every other source.
+
+    >>> parse_options(["engine=vllm", "max_batch_size = 32"])
+    {'engine': 'vllm', 'max_batch_size': '32'}
+    """
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            msg = f"backend options are KEY=VALUE, got {pair!r}"
+            raise ConfigError(msg)
+        options[key.strip()] = value.strip()
+    return options
 
 
 def convert(value: Any, hint: Any, *, setting: str, source: str) -> Any:

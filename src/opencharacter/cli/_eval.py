@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from opencharacter.cli._pipeline import backend_options
 from opencharacter.console import progress_display
 from opencharacter.console import stdout as console
+from opencharacter.convert import parse_options
 from opencharacter.eval import evaluate
 
 
@@ -48,7 +48,7 @@ def eval_(
     """Evaluate RUN_DIR's trained model against its base model, resuming where it stopped."""
     with progress_display() as update:
         evaluate(run_dir, judge=judge, judge_backend=judge_backend,
-                 judge_options=backend_options(judge_options) or None, capabilities=tasks,
+                 judge_options=parse_options(judge_options) or None, capabilities=tasks,
                  capability_limit=limit, progress=update)  # fmt: skip
     console.print(f"summary: {run_dir / 'eval' / 'summary.json'}")
     console.print(f"report: {run_dir / 'report.html'}")

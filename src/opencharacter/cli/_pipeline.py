@@ -8,10 +8,18 @@ from typing import Any
 import click
 from rich.table import Table
 
-from opencharacter.config import DATA_STAGES, SCALES, STAGES, TRAINING_STAGES, resolve_config
+from opencharacter.config import (
+    DATA_STAGES,
+    SCALES,
+    STAGES,
+    TRAINING_STAGES,
+    resolve_config,
+    teacher_side,
+)
 from opencharacter.console import progress_display
 from opencharacter.console import stdout as console
 from opencharacter.constitution import load_constitution
+from opencharacter.convert import parse_options
 from opencharacter.errors import ConfigError
 from opencharacter.estimate import estimate, format_duration, side_timing
 from opencharacter.pipeline import (
@@ -22,18 +30,6 @@ from opencharacter.pipeline import (
     run_stage,
     start_run,
 )
-
-
-def backend_options(pairs: tuple[str, ...]) -> dict[str, str]:
-    """Return ``KEY=VALUE`` flags as a mapping of backend options."""
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            msg = f"backend options are KEY=VALUE, got {pair!r}"
-            raise ConfigError(msg)
-        options[key.strip()] = value.strip()
-    return options
 
 
 def _short(tokens: int) -> str:
@@ -62,7 +58,7 @@ def _print_estimate(config: Any) -> None:
     console.print(table)
     console.print(f"total: {format_duration(seconds)}, ${total:,.2f} at listed prices (each "
                   "backend's price table under the config's 'prices')")  # fmt: skip
-    sides = {config.teacher_backend or config.backend: "teacher", config.backend: "student"}
+    sides = {teacher_side(config)[0]: "teacher", config.backend: "student"}
     for backend, side in sides.items():
         console.print(f"time on {backend}: {side_timing(config, side).source}")
 
@@ -159,10 +155,10 @@ def pipeline(
     flags = {
         "constitution": constitution, "backend": backend, "teacher_backend": teacher_backend,
         "teacher": teacher, "student": student, "scale": scale, "concurrency": concurrency,
-        "seed": seed, "until": until, "backend_options": backend_options(options) or None,
+        "seed": seed, "until": until, "backend_options": parse_options(options) or None,
         "judge": judge, "judge_backend": judge_backend,
-        "teacher_backend_options": backend_options(teacher_options) or None,
-        "judge_backend_options": backend_options(judge_options) or None,
+        "teacher_backend_options": parse_options(teacher_options) or None,
+        "judge_backend_options": parse_options(judge_options) or None,
         "report_to": report_to,
     }  # fmt: skip
     if resume is not None:

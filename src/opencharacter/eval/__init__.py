@@ -23,6 +23,9 @@ from typing import TYPE_CHECKING, Any
 from opencharacter.eval.settings import EvalSettings
 
 if TYPE_CHECKING:
+    from opencharacter.config import RunConfig
+    from opencharacter.pipeline import Backends
+    from opencharacter.runstore import RunDir
     from opencharacter.stages import ProgressCallback
 
 
@@ -51,17 +54,14 @@ def evaluate(
     Returns:
         The summary written to ``eval/summary.json``.
     """
-    from opencharacter.eval.report import write_report  # noqa: PLC0415 - matplotlib, lazily
-    from opencharacter.eval.stage import run_eval  # noqa: PLC0415 - imports the pipeline
-    from opencharacter.pipeline import close_trackers, open_context, resume_run  # noqa: PLC0415
+    from opencharacter.pipeline import resume_run  # noqa: PLC0415 - imports the stages
 
     run, config = resume_run(run_dir, {"judge": judge, "judge_backend": judge_backend,
                                        "judge_backend_options": judge_options,
                                        "until": "eval"})  # fmt: skip
-    with run, close_trackers(open_context(run, config, progress=progress)) as context:
-        summary = run_eval(context, capabilities=capabilities, capability_limit=capability_limit)
-        write_report(run.path)
-    return summary
+    with run:
+        return _evaluate_run(run, config, None, capabilities=capabilities,
+                             capability_limit=capability_limit, progress=progress)  # fmt: skip
 
 
 def evaluate_model(
@@ -121,14 +121,7 @@ def evaluate_model(
     from opencharacter.config import EXTERNAL_CHECKPOINT as EXTERNAL  # noqa: PLC0415
     from opencharacter.config import resolve_config  # noqa: PLC0415 - the pipeline, lazily
     from opencharacter.errors import ConfigError  # noqa: PLC0415
-    from opencharacter.eval.report import write_report  # noqa: PLC0415 - matplotlib, lazily
-    from opencharacter.eval.stage import run_eval  # noqa: PLC0415
-    from opencharacter.pipeline import (  # noqa: PLC0415
-        close_trackers,
-        open_context,
-        prepare_backends,
-        start_run,
-    )
+    from opencharacter.pipeline import prepare_backends, start_run  # noqa: PLC0415
     from opencharacter.types import Checkpoint  # noqa: PLC0415
 
     flags = {**(settings or {}), "constitution": constitution, "student": _path_or_name(base),
@@ -146,11 +139,28 @@ def evaluate_model(
         elif recorded.uri != trained.uri:
             msg = f"{run.path} evaluates {recorded.uri}, not {trained.uri}; choose a new run_dir"
             raise ConfigError(msg)
-        context = open_context(run, config, progress=progress, backends=backends)
-        with close_trackers(context):
-            summary = run_eval(context, capabilities=capabilities,
-                               capability_limit=capability_limit)  # fmt: skip
-        write_report(run.path)
+        return _evaluate_run(run, config, backends, capabilities=capabilities,
+                             capability_limit=capability_limit, progress=progress)  # fmt: skip
+
+
+def _evaluate_run(
+    run: RunDir,
+    config: RunConfig,
+    backends: Backends | None,
+    *,
+    capabilities: Sequence[str],
+    capability_limit: int | None,
+    progress: ProgressCallback | None,
+) -> dict[str, Any]:
+    """Run the eval stage on an open run, then write its report; return the summary."""
+    from opencharacter.eval.report import write_report  # noqa: PLC0415 - matplotlib, lazily
+    from opencharacter.eval.stage import run_eval  # noqa: PLC0415 - imports the pipeline
+    from opencharacter.pipeline import close_trackers, open_context  # noqa: PLC0415
+
+    context = open_context(run, config, progress=progress, backends=backends)
+    with close_trackers(context):
+        summary = run_eval(context, capabilities=capabilities, capability_limit=capability_limit)
+    write_report(run.path)
     return summary
 
 
